@@ -1,0 +1,1 @@
+"""Dagster+ Hybrid code location for the fraud-detection pipeline."""

@@ -1,0 +1,1 @@
+"""Fraud-detection core: schema, simulation, features, model, evaluation and report."""
