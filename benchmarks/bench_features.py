@@ -1,0 +1,297 @@
+"""Benchmark: fraud_core.features.build_features vs DuckDB window functions.
+
+Both engines compute the handbook's 14 baseline features on the same in-memory pandas frame, in
+this one process: DuckDB with ``RANGE`` window functions (per customer ``(t - n days, t]``, per
+terminal the delayed window ``(t - n - d days, t - d days]``), result fetched into pandas with
+``.df()`` and ordered like build_features' output. fraud_core additionally computes its 5 extra
+features (its time includes them). The two are checked to agree (allclose) on a sample of rows.
+
+Usage::
+
+    uv run python benchmarks/bench_features.py --rows 1000000
+    uv run python benchmarks/bench_features.py --rows 5000000 --windows 1,7,30 --delay 7
+    uv run python benchmarks/bench_features.py --source handbook   # the 1.75M-row handbook data
+
+Peak memory: a background thread samples the process RSS every few milliseconds while each
+engine runs; it is reported relative to the input frame's size (``memory_usage(deep=True)``).
+fraud_core's own allocations are also measured with tracemalloc (numpy/pandas buffers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraud_core.features import FeatureConfig, build_features
+
+HANDBOOK = Path("/work/shared/data/fdh/simulated_raw_2018-04-01_2018-09-30.parquet")
+ROWS_PER_CUSTOMER = 356  # the handbook simulator's average over 183 days
+MB = 1024**2
+
+
+def baseline_columns(config: FeatureConfig) -> list[str]:
+    """Return the handbook's baseline feature names for ``config``."""
+    cols = ["tx_during_weekend", "tx_during_night"]
+    for n in config.windows_days:
+        cols += [f"customer_id_nb_tx_{n}day_window", f"customer_id_avg_amount_{n}day_window"]
+    for n in config.windows_days:
+        cols += [f"terminal_id_nb_tx_{n}day_window", f"terminal_id_risk_{n}day_window"]
+    return cols
+
+
+def random_transactions(rows: int, seed: int = 0, days: int = 183) -> pd.DataFrame:
+    """Return ``rows`` random canonical transactions (handbook-like sizes), time-sorted."""
+    rng = np.random.default_rng(seed)
+    n_customers = max(rows // ROWS_PER_CUSTOMER, 1)
+    seconds = np.sort(rng.integers(0, days * 86_400, rows))
+    start = pd.Timestamp("2018-04-01", tz="UTC").as_unit("ns")
+    fraud = (rng.random(rows) < 0.008).astype(np.int8)
+    return pd.DataFrame(
+        {
+            "transaction_id": np.arange(rows, dtype=np.int64),
+            "tx_datetime": start + pd.to_timedelta(seconds, unit="s"),
+            "customer_id": rng.integers(0, n_customers, rows),
+            "terminal_id": rng.integers(0, 2 * n_customers, rows),
+            "tx_amount": np.round(rng.gamma(2.0, 27.0, rows), 2),
+            "tx_fraud": pd.arrays.IntegerArray(fraud, np.zeros(rows, dtype=bool)),
+        }
+    )
+
+
+def simulated_transactions(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Return about ``rows`` transactions from fraud_core.simulate (random data if absent)."""
+    try:
+        from fraud_core.simulate import simulate_transactions
+    except ImportError:
+        print("fraud_core.simulate not available: using random data")
+        return random_transactions(rows, seed)
+    n_customers = max(round(rows / ROWS_PER_CUSTOMER), 1)
+    return simulate_transactions(
+        n_customers=n_customers, n_terminals=2 * n_customers, n_days=183, seed=seed
+    )
+
+
+def handbook_transactions() -> pd.DataFrame:
+    """Return the handbook's published transactions in the canonical schema."""
+    raw = pd.read_parquet(HANDBOOK)
+    raw.columns = [c.lower() for c in raw.columns]
+    return pd.DataFrame(
+        {
+            "transaction_id": raw["transaction_id"],
+            "tx_datetime": raw["tx_datetime"].dt.tz_localize("UTC").dt.as_unit("ns"),
+            "customer_id": raw["customer_id"],
+            "terminal_id": raw["terminal_id"],
+            "tx_amount": raw["tx_amount"],
+            "tx_fraud": raw["tx_fraud"].astype("Int8"),
+            "tx_fraud_scenario": raw["tx_fraud_scenario"].astype("Int8"),
+        }
+    )
+
+
+def duckdb_query(config: FeatureConfig) -> str:
+    """Return the DuckDB SQL computing the 14 baseline features of the registered ``tx``."""
+    day_us = 86_400 * 10**6
+    d = config.label_delay_days
+    cols = [
+        "CAST(dayofweek(tx_datetime) IN (0, 6) AS TINYINT) AS tx_during_weekend",
+        "CAST(hour(tx_datetime) <= 6 AS TINYINT) AS tx_during_night",
+    ]
+    for n in config.windows_days:
+        # RANGE offsets are inclusive: n days minus 1 us gives (t - n days, t] on us timestamps
+        w = (
+            f"OVER (PARTITION BY customer_id ORDER BY us "
+            f"RANGE BETWEEN {n * day_us - 1} PRECEDING AND CURRENT ROW)"
+        )
+        cols += [
+            f"COUNT(*) {w} AS customer_id_nb_tx_{n}day_window",
+            f"AVG(tx_amount) {w} AS customer_id_avg_amount_{n}day_window",
+        ]
+    for n in config.windows_days:
+        w = (
+            f"OVER (PARTITION BY terminal_id ORDER BY us "
+            f"RANGE BETWEEN {(n + d) * day_us - 1} PRECEDING AND {d * day_us} PRECEDING)"
+        )
+        cols += [
+            f"COUNT(*) {w} AS terminal_id_nb_tx_{n}day_window",
+            f"COALESCE(SUM(tx_fraud) {w} / NULLIF(COUNT(tx_fraud) {w}, 0), 0) "
+            f"AS terminal_id_risk_{n}day_window",
+        ]
+    return (
+        f"SELECT transaction_id, tx_datetime, {', '.join(cols)} "
+        "FROM (SELECT *, epoch_us(tx_datetime) AS us FROM tx) "
+        "ORDER BY tx_datetime, transaction_id"
+    )
+
+
+def duckdb_features(
+    transactions: pd.DataFrame, config: FeatureConfig, threads: int
+) -> pd.DataFrame:
+    """Return DuckDB's 14 baseline features of ``transactions`` as a pandas frame."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("tx", transactions)
+        return con.execute(duckdb_query(config)).df()
+    finally:
+        con.close()
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def peak_rss(interval_s: float = 0.005) -> Iterator[dict[str, int]]:
+    """Sample the process RSS in a thread while the block runs; yields {'start', 'peak'}."""
+    result = {"start": _rss_bytes(), "peak": _rss_bytes()}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            result["peak"] = max(result["peak"], _rss_bytes())
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result["peak"] = max(result["peak"], _rss_bytes())
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float, dict[str, int]]:
+    """Run ``fn`` once; return its result, wall seconds and RSS samples."""
+    gc.collect()
+    with peak_rss() as rss:
+        t0 = time.perf_counter()
+        out = fn()
+        elapsed = time.perf_counter() - t0
+    return out, elapsed, rss
+
+
+def compare(
+    ours: pd.DataFrame,
+    theirs: pd.DataFrame,
+    transactions: pd.DataFrame,
+    columns: list[str],
+    sample: int,
+) -> None:
+    """Print whether the two agree on ``columns`` for a random sample of transactions."""
+    # DuckDB's RANGE frame includes same-instant peers; fraud_core orders them by id.
+    tied = transactions.duplicated(["customer_id", "tx_datetime"], keep=False)
+    tied_ids = set(transactions.loc[tied, "transaction_id"])
+    rng = np.random.default_rng(0)
+    pos = rng.choice(len(ours), size=min(sample, len(ours)), replace=False)
+    ids = ours["transaction_id"].to_numpy()[pos]
+    ids = ids[~np.isin(ids, list(tied_ids))]
+    a = ours.set_index("transaction_id").loc[ids, columns].to_numpy(np.float64)
+    b = theirs.set_index("transaction_id").loc[ids, columns].to_numpy(np.float64)
+    ok = np.isclose(a, b, rtol=1e-9, atol=1e-9)
+    same_order = ours["transaction_id"].equals(theirs["transaction_id"])
+    print(
+        f"check: {len(ids):,} sampled rows ({len(tied_ids):,} rows in customer same-instant ties "
+        f"excluded), {len(columns)} features: "
+        f"{'all close' if ok.all() else f'{(~ok).sum()} MISMATCHES'}"
+        f" (max abs diff {np.abs(a - b).max():.3g}); same row order: {same_order}"
+    )
+    if not ok.all():
+        bad = sorted({columns[j] for j in np.flatnonzero((~ok).any(axis=0))})
+        print(f"  mismatching columns: {bad}")
+
+
+def main() -> None:
+    """Parse arguments, run both engines and print times, ratio, memory and the check."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows to simulate")
+    parser.add_argument("--windows", default="1,7,30", help="comma-separated windows (days)")
+    parser.add_argument("--delay", type=int, default=7, help="label delay (days)")
+    parser.add_argument(
+        "--source",
+        choices=["simulate", "random", "handbook"],
+        default="simulate",
+        help="fraud_core.simulate (default), uniform random rows, or the handbook parquet",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--check-sample", type=int, default=50_000, help="rows to compare")
+    parser.add_argument("--skip-duckdb", action="store_true", help="time fraud_core only")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="extra fraud_core run under tracemalloc"
+    )
+    args = parser.parse_args()
+    config = FeatureConfig(
+        windows_days=tuple(int(w) for w in args.windows.split(",")),
+        label_delay_days=args.delay,
+    )
+
+    t0 = time.perf_counter()
+    if args.source == "handbook":
+        transactions = handbook_transactions()
+    elif args.source == "random":
+        transactions = random_transactions(args.rows, args.seed)
+    else:
+        transactions = simulated_transactions(args.rows, args.seed)
+    input_bytes = int(transactions.memory_usage(deep=True).sum())
+    print(
+        f"input: {len(transactions):,} rows ({args.source}), "
+        f"{transactions['customer_id'].nunique():,} customers, "
+        f"{transactions['terminal_id'].nunique():,} terminals, {input_bytes / MB:,.0f} MiB, "
+        f"made in {time.perf_counter() - t0:.1f} s; windows {config.windows_days}, "
+        f"delay {config.label_delay_days} d"
+    )
+
+    ours, t_ours, rss = timed(lambda: build_features(transactions, config))
+    out_bytes = int(ours.memory_usage(deep=True).sum())
+    print(
+        f"fraud_core.build_features: {t_ours:7.2f} s  ({len(ours.columns) - 7} features incl. "
+        f"the 5 extra); output {out_bytes / MB:,.0f} MiB"
+    )
+    print(
+        f"  RSS peak during: +{(rss['peak'] - rss['start']) / MB:,.0f} MiB over the "
+        f"{rss['start'] / MB:,.0f} MiB before = {(rss['peak'] - rss['start']) / input_bytes:.2f}x "
+        f"input (the output alone is {out_bytes / input_bytes:.2f}x input); process peak "
+        f"{rss['peak'] / MB:,.0f} MiB"
+    )
+    if args.tracemalloc:
+        gc.collect()
+        tracemalloc.start()
+        build_features(transactions, config)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(
+            f"  tracemalloc peak (numpy/pandas allocations, incl. the output): "
+            f"{peak / input_bytes:.2f}x input"
+        )
+
+    if args.skip_duckdb:
+        return
+    theirs, t_duck, rss = timed(lambda: duckdb_features(transactions, config, args.threads))
+    print(f"duckdb ({args.threads} threads, 14 baseline features): {t_duck:7.2f} s")
+    print(
+        f"  RSS peak during: +{(rss['peak'] - rss['start']) / MB:,.0f} MiB over the "
+        f"{rss['start'] / MB:,.0f} MiB before = {(rss['peak'] - rss['start']) / input_bytes:.2f}x "
+        "input"
+    )
+    print(f"ratio fraud_core / duckdb: {t_ours / t_duck:.3f}")
+    compare(ours, theirs, transactions, baseline_columns(config), args.check_sample)
+
+
+if __name__ == "__main__":
+    main()
