@@ -21,6 +21,7 @@ from fraud_core.schema import empty_transactions
 DAY_NS = 86_400 * 10**9
 BASE = pd.Timestamp("2018-04-01", tz="UTC")  # a Sunday
 DEFAULT_FEATURES = [
+    "tx_amount",
     "tx_during_weekend",
     "tx_during_night",
     "customer_id_nb_tx_1day_window",
@@ -101,7 +102,7 @@ def _reference(df: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
     delay = config.label_delay_days
     big_w = max(config.windows_days)
     lookback = lookback_days(config)
-    out: dict[str, list] = {c: [] for c in feature_columns(config)}
+    out: dict[str, list] = {c: [] for c in feature_columns(config) if c != "tx_amount"}
     for i in range(len(d)):
         ts = d["tx_datetime"].iloc[i]
         earlier = (t < t[i]) | ((t == t[i]) & (ids < ids[i]))
@@ -198,6 +199,7 @@ def test_feature_columns_default_and_custom() -> None:
     assert feature_columns(FeatureConfig()) == DEFAULT_FEATURES
     cols = feature_columns(FeatureConfig(windows_days=(3,), label_delay_days=0))
     assert cols == [
+        "tx_amount",
         "tx_during_weekend",
         "tx_during_night",
         "customer_id_nb_tx_3day_window",
@@ -369,7 +371,8 @@ def test_nanosecond_timestamps_match_reference() -> None:
 def test_output_contract() -> None:
     df = _random_transactions(200, days=10, seed=3)
     out = build_features(df)
-    assert list(out.columns) == [*KEY_COLUMNS, "tx_fraud_scenario", *DEFAULT_FEATURES]
+    assert list(out.columns) == [*KEY_COLUMNS, "tx_fraud_scenario", *DEFAULT_FEATURES[1:]]
+    assert set(DEFAULT_FEATURES) <= set(out.columns)  # the raw amount is a key column too
     assert isinstance(out.index, pd.RangeIndex)
     assert out.index.equals(pd.RangeIndex(len(df)))
     assert out["tx_fraud"].dtype == "Int8"
@@ -462,7 +465,8 @@ def test_start_and_end_select_rows_and_accept_naive_datetimes() -> None:
 def test_empty_input_and_empty_range() -> None:
     out = build_features(empty_transactions())
     assert len(out) == 0
-    assert list(out.columns) == [*KEY_COLUMNS, "tx_fraud_scenario", *DEFAULT_FEATURES]
+    assert list(out.columns) == [*KEY_COLUMNS, "tx_fraud_scenario", *DEFAULT_FEATURES[1:]]
+    assert set(DEFAULT_FEATURES) <= set(out.columns)  # the raw amount is a key column too
     assert out["tx_fraud"].dtype == "Int8"
     assert out["customer_id_nb_tx_1day_window"].dtype == np.int32
     assert out["customer_terminal_first_use"].dtype == np.int8
@@ -470,7 +474,7 @@ def test_empty_input_and_empty_range() -> None:
     df = _random_transactions(50, days=3, seed=8).drop(columns="tx_fraud_scenario")
     none = build_features(df, start=BASE + pd.Timedelta(days=100))
     assert len(none) == 0
-    assert list(none.columns) == [*KEY_COLUMNS, *DEFAULT_FEATURES]
+    assert list(none.columns) == [*KEY_COLUMNS, *DEFAULT_FEATURES[1:]]
     nonempty = build_features(df)
     assert list(nonempty.columns) == list(none.columns)
     assert nonempty.dtypes.equals(none.dtypes)

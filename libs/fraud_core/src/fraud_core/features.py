@@ -149,6 +149,11 @@ def _terminal_window_columns(n: int) -> list[str]:
 
 def feature_columns(config: FeatureConfig = FeatureConfig()) -> list[str]:
     """Return the model's feature column names for ``config``, in a stable order."""
+    return [TX_AMOUNT, *_engineered_columns(config)]
+
+
+def _engineered_columns(config: FeatureConfig) -> list[str]:
+    """The columns ``build_features`` computes (the raw amount is a key column already)."""
     w = max(config.windows_days)
     cols = ["tx_during_weekend", "tx_during_night"]
     for n in config.windows_days:
@@ -167,7 +172,7 @@ def feature_columns(config: FeatureConfig = FeatureConfig()) -> list[str]:
 
 def _feature_dtypes(config: FeatureConfig) -> dict[str, np.dtype]:
     dtypes: dict[str, np.dtype] = {}
-    for col in feature_columns(config):
+    for col in _engineered_columns(config):
         if col in (
             "tx_during_weekend",
             "tx_during_night",
@@ -560,6 +565,6 @@ def build_features(
         if name == TX_FRAUD and values.dtype != "Int8":
             values = pd.array(values, dtype="Int8")
         data[name] = values
-    for name in feature_columns(config):
+    for name in _engineered_columns(config):
         data[name] = features.pop(name)
     return pd.DataFrame(data, copy=False)
