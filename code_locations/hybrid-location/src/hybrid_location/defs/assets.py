@@ -1,0 +1,460 @@
+"""The five assets of the fraud pipeline. Each reads, calls ``fraud_core``, writes, and reports.
+
+Data moves through the warehouse (DuckDB locally, Snowflake in BRANCH/PROD), not through IO managers:
+every per-day asset replaces its partition in a table in one transaction, so re-running a day replaces it.
+"""
+
+import functools
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any, TypeVar, cast
+
+import dagster as dg
+import pandas as pd
+from fraud_storage import WarehouseError
+from fraud_storage.model_store import ModelNotFoundError
+from upath import UPath
+
+from fraud_core.features import build_features, feature_columns
+from fraud_core.model import train_model
+from fraud_core.promotion import decide_promotion, validation_metrics
+from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
+from fraud_core.schema import validate_transactions
+from fraud_core.scoring import refresh_labels, score_transactions
+from hybrid_location.models import (
+    NoPromotedModelError,
+    load_model,
+    load_promoted_model,
+    save_model,
+)
+from hybrid_location.partitions import (
+    FEATURE_LOOKBACK_DAYS,
+    daily_partitions,
+    day_bounds,
+    partition_day,
+)
+from hybrid_location.resources import FraudSettings, ModelStoreResource, WarehouseResource
+
+GROUP = "fraud_detection"
+WAREHOUSE_POOL = "fraud_warehouse"
+"""Concurrency pool of every asset that writes to the warehouse (DuckDB allows one writer)."""
+
+RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+
+
+PERMANENT_ERRORS = (ValueError, KeyError, NoPromotedModelError, ModelNotFoundError, WarehouseError)
+"""Deterministic failures: retrying the step cannot help (transient warehouse errors are retried
+with backoff inside the warehouse layer before they surface as WarehouseError)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail_fast_on_permanent_errors(fn: F) -> F:
+    """Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PERMANENT_ERRORS as error:
+            raise dg.Failure(
+                description=f"{type(error).__name__}: {error}", allow_retries=False
+            ) from error
+
+    return cast(F, wrapper)
+
+
+def _elapsed(start: float) -> float:
+    return round(time.perf_counter() - start, 3)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"snowflake", "python"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    description=(
+        "The day's card transactions from the warehouse source table, validated against the "
+        "transaction contract. Valid rows are kept for the pipeline; every other row is quarantined "
+        "with its reason. Needs warehouse access and memory for a full day."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rows_conserved",
+            asset="raw_customer_transactions",
+            blocking=True,
+            description="valid + rejected rows stored equal the rows read from the source",
+        ),
+        dg.AssetCheckSpec(
+            "day_is_complete",
+            asset="raw_customer_transactions",
+            description="the source holds transactions after the day ended (the day is closed)",
+        ),
+    ],
+)
+@fail_fast_on_permanent_errors
+def raw_customer_transactions(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Read, validate and quarantine one day of source transactions."""
+    day = partition_day(context)
+    start, end = day_bounds(day)
+    wh = warehouse.get_warehouse()
+    began = time.perf_counter()
+    raw = wh.read_source(start, end)
+    read_seconds = _elapsed(began)
+    result = validate_transactions(raw)
+    wh.replace_partition(wh.tables.validated, result.valid, day)
+    wh.replace_partition(wh.tables.rejected, result.rejected, day)
+    stored_valid = wh.partition_counts(wh.tables.validated).get(day, 0)
+    stored_rejected = wh.partition_counts(wh.tables.rejected).get(day, 0)
+    if result.n_rejected:
+        reasons = result.rejected["reject_reason"].value_counts().head(10)
+        context.log.warning(f"{result.n_rejected} rows quarantined on {day}: {reasons.to_dict()}")
+    time_range = wh.source_time_range()
+    closed = bool(time_range and time_range[1] >= end)
+    return dg.MaterializeResult(
+        metadata={
+            "rows_read": result.n_read,
+            "rows_valid": result.n_valid,
+            "rows_rejected": result.n_rejected,
+            "extra_columns_dropped": list(result.extra_columns),
+            "read_seconds": read_seconds,
+            "total_seconds": _elapsed(began),
+            "table": str(wh.tables.validated),
+            "rejects_table": str(wh.tables.rejected),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="rows_conserved",
+                passed=stored_valid + stored_rejected == result.n_read,
+                metadata={
+                    "read": result.n_read,
+                    "stored_valid": stored_valid,
+                    "stored_rejected": stored_rejected,
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name="day_is_complete",
+                passed=closed and result.n_read > 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "latest_source_transaction": str(time_range[1]) if time_range else "none",
+                    "rows_read": result.n_read,
+                },
+            ),
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"python", "pandas"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    deps=[
+        dg.AssetDep(
+            raw_customer_transactions,
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-FEATURE_LOOKBACK_DAYS,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        )
+    ],
+    description=(
+        "Point-in-time, label-delay-aware features of the day's transactions, computed from the day "
+        "plus the feature lookback of validated history. CPU and memory heavy (pandas)."
+    ),
+)
+@fail_fast_on_permanent_errors
+def transformed_transactions(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+) -> dg.MaterializeResult:
+    """Build the day's features from validated history."""
+    day = partition_day(context)
+    lookback = settings.lookback_days()
+    if lookback > FEATURE_LOOKBACK_DAYS:
+        raise dg.Failure(
+            f"configured lookback {lookback} days exceeds the partition mapping's "
+            f"{FEATURE_LOOKBACK_DAYS}: set the windows through FRAUD_* defaults, not run config"
+        )
+    wh = warehouse.get_warehouse()
+    _require_history(context, day, lookback, wh.source_time_range())
+    began = time.perf_counter()
+    first = day - timedelta(days=lookback)
+    history = wh.read_partitions(wh.tables.validated, first, day + timedelta(1))
+    # Labels arrive days late: the validated copy of an old day may still hold NULL labels, so the
+    # terminal-risk windows take the labels the source holds now.
+    source = wh.read_source(day_bounds(first)[0], day_bounds(day)[1])
+    history = refresh_labels(history, source[["transaction_id", "tx_fraud"]])
+    read_seconds = _elapsed(began)
+    start, end = day_bounds(day)
+    features = build_features(history, settings.feature_config(), start=start, end=end)
+    feature_seconds = _elapsed(began) - read_seconds
+    wh.replace_partition(
+        wh.tables.transformed, features.drop(columns=["partition_date"], errors="ignore"), day
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(features),
+            "history_rows": len(history),
+            "lookback_days": lookback,
+            "n_features": len(feature_columns(settings.feature_config())),
+            "read_seconds": read_seconds,
+            "feature_seconds": round(feature_seconds, 3),
+            "total_seconds": _elapsed(began),
+            "table": str(wh.tables.transformed),
+        }
+    )
+
+
+def _require_history(
+    context: dg.AssetExecutionContext,
+    day: date,
+    lookback: int,
+    source_range: tuple[pd.Timestamp, pd.Timestamp] | None,
+) -> None:
+    """Fail clearly when validated history the features need was never materialized."""
+    first = max(day - timedelta(days=lookback), daily_partitions.start.date())
+    if source_range is not None:  # nothing to validate before the source's first transaction
+        first = max(first, source_range[0].date())
+    wanted = {(first + timedelta(days=i)).isoformat() for i in range((day - first).days + 1)}
+    done = context.instance.get_materialized_partitions(raw_customer_transactions.key)
+    missing = sorted(wanted - set(done))
+    if missing:
+        raise dg.Failure(
+            f"transformed_transactions for {day} needs raw_customer_transactions for "
+            f"{len(missing)} day(s) not yet materialized: {missing[0]} .. {missing[-1]}; "
+            "run a backfill of raw_customer_transactions over that range first",
+            metadata={"missing_partitions": missing},
+        )
+
+
+class TrainingConfig(dg.Config):
+    """Run configuration of a training run."""
+
+    as_of: str | None = None
+    """Train as if today were this day (YYYY-MM-DD); default: the latest transformed day."""
+
+
+@dg.asset(
+    kinds={"python", "machine-learning"},
+    group_name=GROUP,
+    deps=[transformed_transactions],
+    retry_policy=dg.RetryPolicy(max_retries=1),
+    description=(
+        "CatBoost fraud classifier trained on a trailing window of labelled days (labels older than "
+        "the label delay), stored as a new immutable version. The promotion_gate check promotes it only "
+        "if it is no worse than the production model on a held-out validation window. Uses the GPU "
+        "when the agent has one."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "promotion_gate",
+            asset="fraud_detection_model",
+            blocking=True,
+            description="candidate no worse than the promoted model (or above the floor if first)",
+        )
+    ],
+)
+@fail_fast_on_permanent_errors
+def fraud_detection_model(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    warehouse: WarehouseResource,
+    model_store: ModelStoreResource,
+    settings: FraudSettings,
+) -> dg.MaterializeResult:
+    """Train a candidate model, evaluate it against production, promote it if it passes."""
+    wh = warehouse.get_warehouse()
+    store = model_store.get_store()
+    days = sorted(wh.partition_counts(wh.tables.transformed))
+    if not days:
+        raise dg.Failure("no transformed_transactions partitions yet: materialize some days first")
+    as_of = days[-1] if config.as_of is None else _parse_day(config.as_of)
+    labelled_end = as_of - timedelta(days=settings.label_delay_days - 1)  # exclusive
+    valid_start = labelled_end - timedelta(days=settings.validation_days)
+    train_start = valid_start - timedelta(days=settings.train_days)
+    start, end = day_bounds(train_start)[0], day_bounds(labelled_end)[0]
+    labels = wh.read_source(start, end)[["transaction_id", "tx_fraud"]]
+    train = refresh_labels(
+        wh.read_partitions(wh.tables.transformed, train_start, valid_start), labels
+    )
+    valid = refresh_labels(
+        wh.read_partitions(wh.tables.transformed, valid_start, labelled_end), labels
+    )
+    context.log.info(
+        f"training on {train_start}..{valid_start - timedelta(1)} ({len(train)} rows), validating on "
+        f"{valid_start}..{labelled_end - timedelta(1)} ({len(valid)} rows), as of {as_of}"
+    )
+    expected = feature_columns(settings.feature_config())
+    model = train_model(train, settings.train_config(expected), log=context.log.info)
+    candidate = validation_metrics(model, valid, k=settings.alert_budget)
+    model.metadata.metrics.update(candidate)
+    version = save_model(store, model)
+    current_record = store.promoted()
+    current = None
+    if current_record is not None:
+        try:
+            current = validation_metrics(
+                load_model(store, current_record.version, expected), valid, k=settings.alert_budget
+            )
+        except ValueError as error:  # feature list changed: the old model cannot be compared
+            context.log.warning(f"promoted model {current_record.version} not comparable: {error}")
+    decision = decide_promotion(candidate, current, settings.promotion_policy())
+    if decision.promote:
+        store.promote(version, reason=decision.reason, metrics=candidate)
+    meta = model.metadata
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": version,
+            "model_path": str(store.path(version)),
+            "promoted": decision.promote,
+            "device": meta.device,
+            "gpu_fallback_reason": meta.gpu_fallback_reason or "",
+            "training_seconds": meta.training_seconds,
+            "train_window": f"{train_start} .. {valid_start - timedelta(1)}",
+            "validation_window": f"{valid_start} .. {labelled_end - timedelta(1)}",
+            "train_rows": meta.n_rows,
+            "train_labelled": meta.n_labelled,
+            "train_unlabelled_excluded": meta.n_unlabelled_excluded,
+            "train_frauds": meta.n_fraud,
+            **{f"validation_{k}": float(v) for k, v in candidate.items()},
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="promotion_gate",
+                passed=decision.promote,
+                metadata={
+                    "reason": decision.reason,
+                    "candidate_version": version,
+                    "current_version": current_record.version if current_record else "none",
+                    **{f"candidate_{k}": float(v) for k, v in candidate.items()},
+                    **{f"current_{k}": float(v) for k, v in (current or {}).items()},
+                },
+            )
+        ],
+    )
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise dg.Failure(f"as_of must be YYYY-MM-DD, got {value!r}") from None
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"snowflake", "python"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    deps=[fraud_detection_model, transformed_transactions],
+    description=(
+        "Fraud probability of every transaction of the day from the promoted model, written back "
+        "to the warehouse with the model version that produced it."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "scores_are_sane",
+            asset="fraud_scores",
+            blocking=True,
+            description="one finite score in [0, 1] per transaction; alert rate plausible",
+        )
+    ],
+)
+@fail_fast_on_permanent_errors
+def fraud_scores(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    model_store: ModelStoreResource,
+    settings: FraudSettings,
+) -> dg.MaterializeResult:
+    """Score the day with the promoted model."""
+    day = partition_day(context)
+    wh = warehouse.get_warehouse()
+    began = time.perf_counter()
+    features = wh.read_partitions(wh.tables.transformed, day, day + timedelta(1))
+    model = load_promoted_model(model_store.get_store(), feature_columns(settings.feature_config()))
+    scores = score_transactions(model, features)
+    score_seconds = _elapsed(began)
+    wh.replace_partition(wh.tables.scores, scores, day)
+    stored = wh.partition_counts(wh.tables.scores).get(day, 0)
+    s = scores["fraud_score"]
+    in_range = bool(s.notna().all() and s.between(0.0, 1.0).all())
+    alert_rate = float((s >= settings.alert_threshold).mean()) if len(s) else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "rows": len(scores),
+            "model_version": model.metadata.model_id,
+            "mean_score": float(s.mean()) if len(s) else 0.0,
+            "alerts_at_threshold": int((s >= settings.alert_threshold).sum()),
+            "score_seconds": score_seconds,
+            "total_seconds": _elapsed(began),
+            "table": str(wh.tables.scores),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="scores_are_sane",
+                passed=in_range and stored == len(features) and alert_rate <= 0.05,
+                metadata={
+                    "scores_in_unit_interval": in_range,
+                    "rows_stored": stored,
+                    "rows_featured": len(features),
+                    "alert_rate": alert_rate,
+                },
+            )
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"snowflake", "reporting"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    deps=[fraud_scores],
+    description=(
+        "The morning fraud report for the day: volumes, score distribution, alerts at the review "
+        "budget, precision where labels are known, riskiest terminals and customers, and the trend "
+        "against the trailing week. Stored in the warehouse and as an HTML page."
+    ),
+)
+@fail_fast_on_permanent_errors
+def daily_fraud_report(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+) -> dg.MaterializeResult:
+    """Build, store and publish the day's fraud report."""
+    day = partition_day(context)
+    wh = warehouse.get_warehouse()
+    scores = wh.read_partitions(wh.tables.scores, day - timedelta(days=7), day + timedelta(1))
+    report = daily_report(
+        scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
+    )
+    wh.replace_partition(wh.tables.report, report_summary_frame(report), day)
+    path = UPath(settings.report_dir) / f"fraud_report_{day.isoformat()}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    return dg.MaterializeResult(
+        metadata={
+            "report_path": dg.MetadataValue.path(str(path)),
+            "report": dg.MetadataValue.md(render_markdown(report)),
+            "table": str(wh.tables.report),
+        }
+    )
+
+
+PIPELINE_ASSETS = [
+    raw_customer_transactions,
+    transformed_transactions,
+    fraud_detection_model,
+    fraud_scores,
+    daily_fraud_report,
+]
+"""The five assets in dependency order."""

@@ -1,0 +1,39 @@
+"""Jobs and schedules: daily scoring after the day closes, weekly retraining."""
+
+import dagster as dg
+
+from hybrid_location.defs.assets import (
+    daily_fraud_report,
+    fraud_detection_model,
+    fraud_scores,
+    raw_customer_transactions,
+    transformed_transactions,
+)
+
+daily_fraud_job = dg.define_asset_job(
+    "daily_fraud_job",
+    selection=dg.AssetSelection.assets(
+        raw_customer_transactions, transformed_transactions, fraud_scores, daily_fraud_report
+    ),
+    description="Validate, featurise, score and report one day.",
+)
+
+weekly_training_job = dg.define_asset_job(
+    "weekly_training_job",
+    selection=dg.AssetSelection.assets(fraud_detection_model),
+    description="Retrain the fraud model on the trailing labelled window and gate its promotion.",
+)
+
+daily_fraud_schedule = dg.build_schedule_from_partitioned_job(
+    daily_fraud_job,
+    hour_of_day=2,
+    minute_of_hour=0,
+    description="02:00 UTC: the previous day is closed; validate, score and report it.",
+)
+
+weekly_training_schedule = dg.ScheduleDefinition(
+    job=weekly_training_job,
+    cron_schedule="0 4 * * 1",
+    execution_timezone="UTC",
+    description="Mondays 04:00 UTC, after Sunday's scoring run.",
+)

@@ -1,0 +1,93 @@
+"""The warehouse interface the pipeline's assets use, identical for DuckDB and Snowflake.
+
+Frames going in and out use lower-case column names and timezone-aware UTC timestamps, whatever the
+engine stores. Every output table is partitioned by a DATE column (:data:`PARTITION_COLUMN`), and
+:meth:`Warehouse.replace_partition` swaps one partition in a single transaction: re-running a day replaces
+it, and a failure at any step leaves the previous rows in place.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import ClassVar
+
+import pandas as pd
+
+from fraud_storage.identifiers import Dialect, TableName
+from fraud_storage.tables import PARTITION_COLUMN, TableNames
+
+WRITE_STEPS = ("staged", "before_swap", "during_swap", "after_swap")
+"""Named points of a partition write; a fault hook may raise at any of them (crash-safety tests)."""
+
+FaultHook = Callable[[str], None]
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message names the object involved."""
+
+
+class Warehouse(ABC):
+    """Reads the source transactions and replaces daily partitions of output tables."""
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(self, tables: TableNames | None = None, fault_hook: FaultHook | None = None):
+        self.tables = tables or TableNames()
+        self._fault_hook = fault_hook
+
+    def _step(self, name: str) -> None:
+        if self._fault_hook is not None:
+            self._fault_hook(name)
+
+    @abstractmethod
+    def read_source(self, start: datetime, end: datetime) -> pd.DataFrame:
+        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps."""
+
+    @abstractmethod
+    def source_time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The earliest and latest ``tx_datetime`` in the source, or None when it is empty/missing."""
+
+    @abstractmethod
+    def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:
+        """Bulk-load transactions into the source table (creating it); returns rows loaded."""
+
+    @abstractmethod
+    def replace_partition(self, table: TableName, frame: pd.DataFrame, partition: date) -> int:
+        """Atomically make ``frame`` the only rows of ``partition`` in ``table``; returns rows written."""
+
+    @abstractmethod
+    def read_partitions(
+        self, table: TableName, start: date, end: date, columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Rows of ``table`` whose partition date is in ``[start, end)`` (empty if no table)."""
+
+    @abstractmethod
+    def partition_counts(self, table: TableName) -> dict[date, int]:
+        """Row count per partition date of ``table`` (empty if the table does not exist)."""
+
+    @abstractmethod
+    def table_exists(self, table: TableName) -> bool:
+        """Whether ``table`` exists."""
+
+
+def with_partition(frame: pd.DataFrame, partition: date) -> pd.DataFrame:
+    """A copy of ``frame`` with lower-case columns and the partition date column set."""
+    out = frame.rename(columns=str.lower)
+    out[PARTITION_COLUMN] = pd.Timestamp(partition).date()
+    return out
+
+
+def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Lower-case the columns and turn every timestamp column into UTC-aware values, in place."""
+    frame.columns = [str(c).lower() for c in frame.columns]
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            frame[column] = frame[column].dt.tz_convert("UTC")
+        elif pd.api.types.is_datetime64_dtype(dtype):
+            frame[column] = frame[column].dt.tz_localize("UTC")
+    if PARTITION_COLUMN in frame.columns:
+        frame[PARTITION_COLUMN] = pd.to_datetime(frame[PARTITION_COLUMN]).dt.date
+    return frame
