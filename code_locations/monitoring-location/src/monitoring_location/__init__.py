@@ -1,0 +1,1 @@
+"""Dagster+ Hybrid code location that monitors the fraud model: drift, realised performance, health."""

@@ -1,0 +1,148 @@
+"""The monitoring knobs (thresholds, windows, label delay) and where the results are written.
+
+Both are Dagster config, editable in the launchpad, with defaults and validation. The monitoring
+tables are plain table names resolved next to the pipeline's ``FRAUD_SCORES`` table (same database
+and schema, so a branch deployment's results land in its own ``<schema>_<branch>`` schema too);
+``fraud_storage``'s table set is not touched.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from fraud_storage import InvalidIdentifierError, TableName
+from pydantic import Field, field_validator
+
+from fraud_core.features import FeatureConfig
+from fraud_core.monitoring import DEFAULT_EPSILON, DEFAULT_N_BINS, DEFAULT_PSI_THRESHOLD
+from fraud_core.monitoring import HealthThresholds as CoreHealthThresholds
+
+__all__ = ["LABEL_DELAY_DAYS", "MonitoringSettings", "MonitoringTables"]
+
+LABEL_DELAY_DAYS = FeatureConfig().label_delay_days
+"""Default label delay: the pipeline's (``FraudSettings.label_delay_days`` defaults to the same)."""
+
+
+class MonitoringTables(dg.Config):
+    """Output tables of the monitoring assets: unqualified names, placed next to FRAUD_SCORES."""
+
+    score_drift: str = "MONITORING_SCORE_DRIFT"
+    feature_drift: str = "MONITORING_FEATURE_DRIFT"
+    performance: str = "MONITORING_PERFORMANCE"
+    health: str = "MONITORING_MODEL_HEALTH"
+
+    @field_validator("score_drift", "feature_drift", "performance", "health")
+    @classmethod
+    def _plain_table_name(cls, value: str) -> str:
+        name = TableName.parse(value)  # raises InvalidIdentifierError (a ValueError) when unsafe
+        if name.schema is not None:
+            raise InvalidIdentifierError(
+                f"monitoring table {value!r} must be a bare table name: it is created in the "
+                "schema of FRAUD_SCORES (which isolates branch deployments)"
+            )
+        return value
+
+    def resolve(self, next_to: TableName) -> dict[str, TableName]:
+        """The four tables, in the database and schema of ``next_to`` (the scores table)."""
+        names = {
+            "score_drift": self.score_drift,
+            "feature_drift": self.feature_drift,
+            "performance": self.performance,
+            "health": self.health,
+        }
+        return {
+            role: TableName(table=name, schema=next_to.schema, database=next_to.database)
+            for role, name in names.items()
+        }
+
+
+class MonitoringSettings(dg.ConfigurableResource):
+    """Every monitoring knob, with defaults and validation."""
+
+    label_delay_days: int = Field(
+        default=LABEL_DELAY_DAYS,
+        description="Days until a day's labels are complete (must match the pipeline's).",
+    )
+    alert_budget: int = Field(default=100, description="Cards the fraud team can review a day (k).")
+    alert_threshold: float = Field(default=0.5, description="Probability that raises an alert.")
+    reference_days: int = Field(
+        default=7, description="Days before the monitored day that form the PSI reference."
+    )
+    reference_sample_per_day: int = Field(
+        default=50_000,
+        description="Rows sampled per reference day (bounds memory; 0 = every row).",
+    )
+    min_rows: int = Field(
+        default=100, description="Fewer reference or day rows than this: PSI is not computed."
+    )
+    psi_bins: int = Field(default=DEFAULT_N_BINS, description="Reference-quantile bins of the PSI.")
+    psi_epsilon: float = Field(
+        default=DEFAULT_EPSILON, description="Floor of an empty bin's share."
+    )
+    psi_threshold: float = Field(
+        default=DEFAULT_PSI_THRESHOLD, description="PSI above this is drift (checks warn)."
+    )
+    precision_floor: float = Field(
+        default=0.1,
+        description="Realised card precision@k of a mature day below this is an error.",
+    )
+    max_budget_utilisation: float = Field(
+        default=1.0, description="Alerted cards above this share of the budget: warning."
+    )
+    drift_features: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Feature columns whose PSI is tracked; empty = every numeric feature column but the "
+            "calendar flags constant within a day (tx_during_weekend)."
+        ),
+    )
+    tables: MonitoringTables = MonitoringTables()
+
+    @field_validator("label_delay_days", "min_rows", "reference_sample_per_day")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must be >= 0, got {value}")
+        return value
+
+    @field_validator("alert_budget", "reference_days")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return value
+
+    @field_validator("psi_bins")
+    @classmethod
+    def _bins(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError(f"must be at least 2, got {value}")
+        return value
+
+    @field_validator("alert_threshold", "psi_epsilon")
+    @classmethod
+    def _open_unit_interval(cls, value: float) -> float:
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"must be in (0, 1), got {value}")
+        return value
+
+    @field_validator("precision_floor")
+    @classmethod
+    def _unit_interval(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"must be in [0, 1], got {value}")
+        return value
+
+    @field_validator("psi_threshold", "max_budget_utilisation")
+    @classmethod
+    def _positive_float(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"must be positive, got {value}")
+        return value
+
+    def health_thresholds(self) -> CoreHealthThresholds:
+        """The thresholds of ``fraud_core.monitoring.assess_health``."""
+        return CoreHealthThresholds(
+            psi_threshold=self.psi_threshold,
+            precision_floor=self.precision_floor,
+            max_budget_utilisation=self.max_budget_utilisation,
+        )

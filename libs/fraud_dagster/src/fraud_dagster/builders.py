@@ -1,0 +1,92 @@
+"""The resources of each environment (LOCAL / BRANCH / PROD), built in this one place.
+
+Every code location builds its warehouse and model store here, so the heavy location that writes
+the tables and the monitoring location that reads them always see the same engine, the same table
+names and the same branch isolation (``FRAUD_SOURCE_TABLE``, ``FRAUD_OUTPUT_SCHEMA``, branch schema
+``<schema>_<branch>``).
+"""
+
+import os
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_snowflake import SnowflakeResource
+
+from fraud_dagster.environment import Environment, WarehouseKind, branch_name, warehouse_kind
+from fraud_dagster.resources import (
+    DuckDBWarehouseResource,
+    LocalSeed,
+    ModelStoreResource,
+    SnowflakeWarehouseResource,
+    TablesConfig,
+    data_dir,
+)
+
+__all__ = ["model_store_resource", "snowflake_resource", "tables_config", "warehouse_resource"]
+
+
+def snowflake_resource() -> SnowflakeResource:
+    """Snowflake connection from ``SNOWFLAKE_*`` environment variables (never literals)."""
+    auth: dict[str, object]
+    if os.environ.get("SNOWFLAKE_PRIVATE_KEY"):
+        auth = {"private_key": dg.EnvVar("SNOWFLAKE_PRIVATE_KEY")}
+        if os.environ.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"):
+            auth["private_key_password"] = dg.EnvVar("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
+    else:
+        auth = {"password": dg.EnvVar("SNOWFLAKE_PASSWORD")}
+    endpoint = {
+        key: os.environ[f"SNOWFLAKE_{key.upper()}"]
+        for key in ("host", "port", "protocol")
+        if os.environ.get(f"SNOWFLAKE_{key.upper()}")
+    }
+    if "port" in endpoint:
+        endpoint["port"] = int(endpoint["port"])
+    return SnowflakeResource(
+        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
+        user=dg.EnvVar("SNOWFLAKE_USER"),
+        role=os.environ.get("SNOWFLAKE_ROLE"),
+        warehouse=os.environ.get("SNOWFLAKE_WAREHOUSE"),
+        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+        additional_snowflake_connection_args=endpoint or None,
+        **auth,
+    )
+
+
+def tables_config(environment: Environment) -> TablesConfig:
+    """The table locations of ``environment`` (branch deployments get their own output schema)."""
+    return TablesConfig(
+        source_table=os.environ.get("FRAUD_SOURCE_TABLE", "RAW.CUSTOMER_TRANSACTIONS"),
+        output_schema=os.environ.get("FRAUD_OUTPUT_SCHEMA", "FRAUD"),
+        branch=branch_name() if environment is Environment.BRANCH else None,
+    )
+
+
+def warehouse_resource(
+    environment: Environment, *, seed_missing_source: bool = True
+) -> DuckDBWarehouseResource | SnowflakeWarehouseResource:
+    """The warehouse for ``environment`` (``FRAUD_WAREHOUSE`` may force the engine).
+
+    ``seed_missing_source=False`` is for readers of the pipeline's tables: locally they then fail
+    clearly on a missing source instead of simulating one.
+    """
+    tables = tables_config(environment)
+    if warehouse_kind(environment) is WarehouseKind.SNOWFLAKE:
+        return SnowflakeWarehouseResource(snowflake=snowflake_resource(), tables=tables)
+    return DuckDBWarehouseResource(
+        duckdb=DuckDBResource(database=str(data_dir() / "warehouse.duckdb")),
+        tables=tables,
+        seed=LocalSeed(parquet_path=os.environ.get("FRAUD_SOURCE_PARQUET") or None),
+        seed_missing_source=seed_missing_source,
+    )
+
+
+def model_store_resource(environment: Environment) -> ModelStoreResource:
+    """Models under ``FRAUD_MODEL_STORE`` (a URL in BRANCH/PROD), else ``data/models``."""
+    root = os.environ.get("FRAUD_MODEL_STORE")
+    if not root:
+        if environment is not Environment.LOCAL:
+            raise ValueError(f"FRAUD_MODEL_STORE must be set in {environment.value} deployments")
+        root = str(data_dir() / "models")
+    if environment is Environment.BRANCH:
+        root = f"{root.rstrip('/')}/branches/{branch_name()}"
+    return ModelStoreResource(root=root)
