@@ -104,6 +104,15 @@ def counting(connect: Any) -> tuple[Any, list[int]]:
         (sf_errors.ProgrammingError(msg="Session expired", errno=390112, sqlstate="08001"), True),
         (sf_errors.ProgrammingError(msg="Statement timeout", errno=630, sqlstate="57014"), True),
         (sf_errors.ProgrammingError(msg="Lock wait aborted", errno=625, sqlstate="57014"), True),
+        # a 401 to a query of a logged-in session: the server lost the session (e.g. restarted)
+        (
+            sf_errors.HttpError(
+                msg="401 Unauthorized: post host:443/queries/v1/query-request",
+                errno=290401,
+                sqlstate="08001",
+            ),
+            True,
+        ),
         # permanent: authentication, privileges, missing objects, syntax, our own bugs
         (
             sf_errors.DatabaseError(
@@ -116,6 +125,14 @@ def counting(connect: Any) -> tuple[Any, list[int]]:
             False,
         ),
         (sf_errors.ForbiddenError(), False),
+        (  # a 401 to the login itself: the credentials
+            sf_errors.HttpError(
+                msg="401 Unauthorized: post host:443/session/v1/login-request",
+                errno=290401,
+                sqlstate="08001",
+            ),
+            False,
+        ),
         (
             sf_errors.ProgrammingError(msg="Insufficient privileges", errno=3001, sqlstate="42501"),
             False,

@@ -117,9 +117,11 @@ class DuckDBWarehouseResource(WarehouseResource):
         """A DuckDB warehouse; its source table is seeded first if missing (and allowed)."""
         warehouse = DuckDBWarehouse(self.duckdb.get_connection, self.tables.table_names())
         if self.seed_missing_source and not warehouse.table_exists(warehouse.tables.source):
-            frame = self.seed.frame()
-            log.info("seeding %s with %d transactions", warehouse.tables.source, len(frame))
-            warehouse.load_source(frame)
+            # Checked again inside the loading transaction: of processes that all found the
+            # source missing (parallel first runs), exactly one loads the seed.
+            loaded = warehouse.load_source(self.seed.frame(), if_missing=True)
+            if loaded:
+                log.info("seeded %s with %d transactions", warehouse.tables.source, loaded)
         return warehouse
 
 

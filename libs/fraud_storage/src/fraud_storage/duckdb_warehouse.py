@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -10,7 +12,9 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
 from fraud_storage.identifiers import TableName, validate_identifier
 from fraud_storage.tables import PARTITION_COLUMN, TableNames
@@ -25,14 +29,45 @@ from fraud_storage.warehouse import (
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
-def connect_path(path: str | Path) -> Connect:
-    """A connection factory for a DuckDB file (parent directory created)."""
+LOCK_WAIT_S = 60.0
+"""How long :func:`connect_path` waits for another process to release the DuckDB file."""
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def connect_path(path: str | Path, *, lock_wait_s: float = LOCK_WAIT_S) -> Connect:
+    """A connection factory for a DuckDB file (parent directory created).
+
+    DuckDB admits one read-write process per file at a time, and the warehouse opens a
+    connection per operation: when another process holds the file, opening is retried with
+    jittered exponential backoff (0.05 s doubling to 2 s) for up to ``lock_wait_s`` seconds, then
+    the lock error is raised as a WarehouseError naming the file.
+    """
 
     @contextlib.contextmanager
     def connect() -> Iterator[duckdb.DuckDBPyConnection]:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path))
+        deadline = time.monotonic() + lock_wait_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(path))
+                break
+            except duckdb.IOException as error:
+                if not _is_lock_conflict(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseError(
+                        f"DuckDB file {path} stayed locked by another process for "
+                        f"{lock_wait_s:.0f}s: {error}"
+                    ) from error
+                time.sleep(
+                    min(delay * (1 + random.random()), max(0.0, deadline - time.monotonic()))
+                )
+                delay = min(delay * 2, 2.0)
         try:
             yield con
         finally:
@@ -63,8 +98,14 @@ class DuckDBWarehouse(Warehouse):
     @contextlib.contextmanager
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._connect() as con:
-            con.execute("SET TimeZone = 'UTC'")
-            yield con
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            except BaseException:
+                # Close on errors too: dagster-duckdb's get_connection closes only on success,
+                # and a connection kept alive by the traceback holds the file lock.
+                con.close()
+                raise
 
     def _q(self, table: TableName) -> str:
         return table.quoted("duckdb")
@@ -86,17 +127,54 @@ class DuckDBWarehouse(Warehouse):
         with self._session() as con:
             return self._exists(con, table)
 
+    def _source_time(self, con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, str]]:
+        """The SQL expression of the source's ``tx_datetime`` as an instant, and its columns
+        (lower-case name -> name as stored, e.g. ``TX_DATETIME`` in a table created upper-case).
+
+        ``TIMESTAMP WITH TIME ZONE`` is used as is; naive timestamps (``TIMESTAMP``,
+        ``TIMESTAMP_NS``, ...) and dates are cast, naive values being UTC (the session's time
+        zone). Any other type, text included, raises a WarehouseError naming the column and its
+        type, as on Snowflake: a text time cannot be placed in a day reliably (its zone is a
+        guess), and a row that belongs to no day could be neither loaded nor quarantined.
+        """
+        source = self.tables.source
+        columns = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE lower(table_name) = lower(?) AND lower(table_schema) = lower(?) "
+            "ORDER BY ordinal_position",
+            [source.table, source.schema or "main"],
+        ).fetchall()
+        types = {str(name).lower(): str(kind).upper() for name, kind in columns}
+        names = {str(name).lower(): str(name) for name, _ in columns}
+        if not types:
+            raise WarehouseError(f"source table {source} does not exist")
+        kind = types.get("tx_datetime")
+        if kind is None:
+            raise WarehouseError(
+                f"source table {source} has no tx_datetime column; found {sorted(types)}"
+            )
+        if kind == "TIMESTAMP WITH TIME ZONE":
+            return "tx_datetime", names
+        if kind.startswith(("TIMESTAMP", "DATE")):
+            return "CAST(tx_datetime AS TIMESTAMPTZ)", names
+        raise WarehouseError(
+            f"source table {source}: column tx_datetime has type {kind}; expected a timestamp "
+            "(TIMESTAMP holding UTC, or TIMESTAMP WITH TIME ZONE)"
+        )
+
     def read_source(self, start: datetime, end: datetime) -> pd.DataFrame:
         """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps."""
         source = self.tables.source
         with self._session() as con:
-            if not self._exists(con, source):
-                raise WarehouseError(f"source table {source} does not exist")
-            frame = con.execute(
-                f"SELECT * FROM {self._q(source)} "
-                "WHERE tx_datetime >= ? AND tx_datetime < ? ORDER BY tx_datetime, transaction_id",
-                [_utc(start), _utc(end)],
-            ).df()
+            when, names = self._source_time(con)
+            keys = ("tx_datetime", *(("transaction_id",) if "transaction_id" in names else ()))
+            sql = f"SELECT * FROM {self._q(source)} WHERE {when} >= ? AND {when} < ?"
+            if when == "tx_datetime":  # streamed in table order, sorted here only if needed
+                stored = tuple(names[key] for key in keys)  # the frame's names: any case
+                frame = _fetch_frame(con, sql, [_utc(start), _utc(end)], order_by=stored)
+            else:  # a cast time: DuckDB orders by the instant
+                order = ", ".join((when, *keys[1:]))
+                frame = _fetch_frame(con, f"{sql} ORDER BY {order}", [_utc(start), _utc(end)])
         return normalise_frame(frame)
 
     def source_time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -105,15 +183,23 @@ class DuckDBWarehouse(Warehouse):
         with self._session() as con:
             if not self._exists(con, source):
                 return None
+            when, _ = self._source_time(con)
             low, high = con.execute(
-                f"SELECT min(tx_datetime), max(tx_datetime) FROM {self._q(source)}"
+                f"SELECT min({when}), max({when}) FROM {self._q(source)}"
             ).fetchone()
         if low is None:
             return None
         return _utc(low), _utc(high)
 
-    def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:
-        """Bulk-load transactions into the source table (creating it); returns rows loaded."""
+    def load_source(
+        self, frame: pd.DataFrame, *, replace: bool = False, if_missing: bool = False
+    ) -> int:
+        """Bulk-load transactions into the source table (creating it); returns rows loaded.
+
+        ``if_missing`` loads only when the table does not exist, checked in the loading
+        transaction itself (DuckDB admits one writing process), so processes that all find an
+        empty warehouse seed it once, not once each; returns 0 when the table existed.
+        """
         source = self.tables.source
         data = frame.rename(columns=str.lower)
         _check_columns(data.columns)
@@ -124,7 +210,11 @@ class DuckDBWarehouse(Warehouse):
             try:
                 con.begin()
                 self._ensure_schema(con, source)
-                if replace or not self._exists(con, source):
+                exists = self._exists(con, source)
+                if if_missing and exists:
+                    con.rollback()
+                    return 0
+                if replace or not exists:
                     con.execute(
                         f"CREATE OR REPLACE TABLE {self._q(source)} AS "
                         f"SELECT {_typed_select(con, view)} FROM {view}"
@@ -188,11 +278,12 @@ class DuckDBWarehouse(Warehouse):
         with self._session() as con:
             if not self._exists(con, table):
                 return pd.DataFrame(columns=columns or [])
-            frame = con.execute(
+            frame = _fetch_frame(
+                con,
                 f"SELECT {select} FROM {self._q(table)} "
                 f"WHERE {PARTITION_COLUMN} >= ? AND {PARTITION_COLUMN} < ?",
                 [start, end],
-            ).df()
+            )
         return normalise_frame(frame)
 
     def partition_counts(self, table: TableName) -> dict[date, int]:
@@ -233,3 +324,117 @@ def _check_columns(columns: pd.Index) -> None:
     """Reject frame columns that are not plain identifiers before any SQL (they reach DDL)."""
     for name in columns:
         _column(str(name))
+
+
+FETCH_BATCH_ROWS = 1 << 20
+"""Rows per Arrow record batch when a large result is streamed into pandas (:func:`_fetch_frame`)."""
+
+
+def _fetch_frame(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[object],
+    *,
+    order_by: tuple[str, ...] = (),
+    batch_rows: int | None = None,
+) -> pd.DataFrame:
+    """``con.execute(sql, params).df()``, at a peak of about the frame plus one batch.
+
+    ``.df()`` materialises the whole result inside DuckDB before converting it, so its peak is
+    about twice the frame (more with an ``ORDER BY``, which DuckDB also materialises). Here a
+    result larger than one batch streams as Arrow record batches; each batch is converted by
+    DuckDB's own pandas conversion (the dtypes ``.df()`` gives) and copied into columns allocated
+    once for the row count, counted first in the same transaction. With ``order_by`` the frame
+    is sorted by those columns (stable, nulls last, as ``ORDER BY``) unless it already is.
+    """
+    batch_rows = batch_rows or FETCH_BATCH_ROWS
+    con.begin()  # the count and the rows read the same snapshot
+    try:
+        n_rows = con.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()[0][0]
+        if n_rows <= batch_rows:
+            frame = con.execute(sql, params).df()
+        else:
+            frame = _stream_frame(con, sql, params, n_rows, batch_rows)
+    finally:
+        con.rollback()  # read-only
+    if order_by and not _is_sorted(frame, order_by):
+        frame = frame.sort_values(list(order_by), kind="stable", ignore_index=True)
+    return frame
+
+
+def _stream_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object], n_rows: int, batch_rows: int
+) -> pd.DataFrame:
+    zone = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
+    convert = duckdb.connect()  # converts each Arrow batch to pandas exactly as .df() would
+    columns: dict[str, _Column] = {}
+    pos = 0
+    try:
+        convert.execute(f"SET TimeZone = '{zone}'")
+        for batch in con.sql(sql, params=params).to_arrow_reader(batch_rows):
+            chunk = convert.from_arrow(batch).df()
+            for name in chunk.columns:
+                columns.setdefault(name, _Column(n_rows)).put(pos, chunk[name])
+            pos += len(chunk)
+            del chunk, batch
+    finally:
+        convert.close()
+    if pos != n_rows:
+        raise WarehouseError(f"read {pos} rows where {n_rows} were counted")
+    # a frame over these very arrays: no copy, no block consolidation
+    series = [pd.Series(c.values, name=name, copy=False) for name, c in columns.items()]
+    return pd.concat(series, axis=1, copy=False)
+
+
+class _Column:
+    """A result column of known length, filled chunk by chunk in the chunks' dtype."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.values: np.ndarray | ExtensionArray | None = None
+
+    def put(self, pos: int, chunk: pd.Series) -> None:
+        """Copy ``chunk`` to rows ``pos ..``, widening the dtype if this chunk needs it."""
+        values = chunk.array if isinstance(chunk.dtype, ExtensionDtype) else chunk.to_numpy()
+        if self.values is None:
+            self.values = _empty(values.dtype, self.n_rows)
+        elif values.dtype != self.values.dtype:  # e.g. int8, then a chunk with NULLs: Int8
+            common = pd.concat([pd.Series(self.values[:0]), pd.Series(values[:0])]).dtype
+            if common != self.values.dtype:
+                wider = _empty(common, self.n_rows)
+                wider[:pos] = self.values[:pos]
+                self.values = wider
+        self.values[pos : pos + len(values)] = values
+
+
+def _empty(dtype: np.dtype | ExtensionDtype, n_rows: int) -> np.ndarray | ExtensionArray:
+    if isinstance(dtype, ExtensionDtype):
+        return dtype.construct_array_type()._empty((n_rows,), dtype)
+    return np.empty(n_rows, dtype=dtype)
+
+
+def _is_sorted(frame: pd.DataFrame, keys: tuple[str, ...], chunk: int = 1 << 20) -> bool:
+    """Whether ``frame`` is in ``keys`` order (checked in chunks: small temporaries)."""
+    if len(frame) < 2:
+        return True
+    if any(frame[k].isna().any() for k in keys):
+        return False
+    cols = [_sort_values(frame[k]) for k in keys]
+    for s in range(0, len(frame) - 1, chunk):
+        e = min(s + chunk + 1, len(frame))
+        a, b = [c[s : e - 1] for c in cols], [c[s + 1 : e] for c in cols]
+        before = np.zeros(e - 1 - s, dtype=bool)  # a strictly before b on an earlier key
+        equal = np.ones(e - 1 - s, dtype=bool)
+        for x, y in zip(a, b, strict=True):
+            before |= equal & (x < y)
+            equal &= x == y
+        if not (before | equal).all():
+            return False
+    return True
+
+
+def _sort_values(column: pd.Series) -> np.ndarray:
+    """The column as a numpy array with the same order (datetimes as int64, no copy)."""
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return pd.DatetimeIndex(column).asi8
+    return column.to_numpy()

@@ -119,10 +119,25 @@ _RETRYABLE_HTTP_ERRORS: tuple[type[sf_errors.Error], ...] = (
 )
 
 
+ER_HTTP_UNAUTHORIZED = 290401
+"""Connector code for an HTTP 401 answer (``ER_HTTP_GENERAL_ERROR + 401``)."""
+
+
+def _session_rejected(error: BaseException) -> bool:
+    """An HTTP 401 to a request of a logged-in session (not to a login): the server no longer
+    knows the session (it restarted, or dropped the session), so the transaction is gone and a new
+    connection logs in again; wrong credentials fail that new login with their own error."""
+    return (
+        isinstance(error, sf_errors.HttpError)
+        and error.errno == ER_HTTP_UNAUTHORIZED
+        and "login-request" not in str(error.msg)
+    )
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` may go away when the whole operation is retried on a new connection."""
     if isinstance(error, sf_errors.Error):
-        if isinstance(error, _RETRYABLE_HTTP_ERRORS):
+        if isinstance(error, _RETRYABLE_HTTP_ERRORS) or _session_rejected(error):
             return True
         if isinstance(error, sf_errors.ForbiddenError):
             return False
@@ -150,7 +165,11 @@ def _is_authentication_error(error: BaseException) -> bool:
 
 def _connection_lost(error: BaseException) -> bool:
     if isinstance(error, sf_errors.Error):
-        return error.errno in CONNECTION_LOST_ERRNOS or error.sqlstate in TRANSIENT_SQLSTATES
+        return (
+            error.errno in CONNECTION_LOST_ERRNOS
+            or error.sqlstate in TRANSIENT_SQLSTATES
+            or _session_rejected(error)
+        )
     return isinstance(error, ConnectionError)
 
 
@@ -651,6 +670,12 @@ class SnowflakeWarehouse(Warehouse):
                 raise WarehouseError(f"source table {source} does not exist (or is not visible)")
             if "TX_DATETIME" not in types:
                 raise WarehouseError(f"source table {source} has no TX_DATETIME column")
+            if not types["TX_DATETIME"].startswith(("TIMESTAMP", "DATE")):
+                # an implicit cast would read text in the session's time zone and drop offsets
+                raise WarehouseError(
+                    f"source table {source}: column TX_DATETIME has type "
+                    f"{types['TX_DATETIME']}; expected TIMESTAMP_NTZ holding UTC (or _TZ/_LTZ)"
+                )
             cast, low_value = _timestamp_literal(low, types["TX_DATETIME"])
             _, high_value = _timestamp_literal(high, types["TX_DATETIME"])
             order = '"TX_DATETIME"' + (', "TRANSACTION_ID"' if "TRANSACTION_ID" in types else "")

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import ClassVar
 
 import pandas as pd
+import pyarrow as pa
 
 from fraud_storage.identifiers import Dialect, TableName
 from fraud_storage.tables import PARTITION_COLUMN, TableNames
@@ -73,9 +74,17 @@ class Warehouse(ABC):
 
 
 def with_partition(frame: pd.DataFrame, partition: date) -> pd.DataFrame:
-    """A copy of ``frame`` with lower-case columns and the partition date column set."""
+    """A copy of ``frame`` with lower-case columns and the partition date column set.
+
+    The column is typed DATE even when ``frame`` is empty (a column of Python dates would have no
+    type then, and the table created by an empty first partition would get a text partition_date
+    that later date filters cannot compare with).
+    """
     out = frame.rename(columns=str.lower)
-    out[PARTITION_COLUMN] = pd.Timestamp(partition).date()
+    day = pd.Timestamp(partition).date()
+    out[PARTITION_COLUMN] = pd.Series(
+        [day] * len(out), index=out.index, dtype=pd.ArrowDtype(pa.date32())
+    )
     return out
 
 

@@ -40,6 +40,9 @@ GROUP = "fraud_detection"
 WAREHOUSE_POOL = "fraud_warehouse"
 """Concurrency pool of every asset that writes to the warehouse (DuckDB allows one writer)."""
 
+REPORT_TRAILING_DAYS = 7
+"""Days of scores before the report's day that its trend compares with."""
+
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -180,7 +183,8 @@ def transformed_transactions(
     if lookback > FEATURE_LOOKBACK_DAYS:
         raise dg.Failure(
             f"configured lookback {lookback} days exceeds the partition mapping's "
-            f"{FEATURE_LOOKBACK_DAYS}: set the windows through FRAUD_* defaults, not run config"
+            f"{FEATURE_LOOKBACK_DAYS}: set the windows through FRAUD_* defaults, not run config",
+            allow_retries=False,
         )
     wh = warehouse.get_warehouse()
     _require_history(context, day, lookback, wh.source_time_range())
@@ -231,6 +235,7 @@ def _require_history(
             f"{len(missing)} day(s) not yet materialized: {missing[0]} .. {missing[-1]}; "
             "run a backfill of raw_customer_transactions over that range first",
             metadata={"missing_partitions": missing},
+            allow_retries=False,  # deterministic: a retry 10 s later finds the same gap
         )
 
 
@@ -274,7 +279,10 @@ def fraud_detection_model(
     store = model_store.get_store()
     days = sorted(wh.partition_counts(wh.tables.transformed))
     if not days:
-        raise dg.Failure("no transformed_transactions partitions yet: materialize some days first")
+        raise dg.Failure(
+            "no transformed_transactions partitions yet: materialize some days first",
+            allow_retries=False,
+        )
     as_of = days[-1] if config.as_of is None else _parse_day(config.as_of)
     labelled_end = as_of - timedelta(days=settings.label_delay_days - 1)  # exclusive
     valid_start = labelled_end - timedelta(days=settings.validation_days)
@@ -345,7 +353,7 @@ def _parse_day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise dg.Failure(f"as_of must be YYYY-MM-DD, got {value!r}") from None
+        raise dg.Failure(f"as_of must be YYYY-MM-DD, got {value!r}", allow_retries=False) from None
 
 
 @dg.asset(
@@ -419,7 +427,18 @@ def fraud_scores(
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
-    deps=[fraud_scores],
+    # The report compares the day with the trailing week of scores: declared, so that a backfill
+    # scores the earlier days first and the report does not depend on the order of the runs.
+    deps=[
+        dg.AssetDep(
+            fraud_scores,
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-REPORT_TRAILING_DAYS,
+                end_offset=0,
+                allow_nonexistent_upstream_partitions=True,
+            ),
+        )
+    ],
     description=(
         "The morning fraud report for the day: volumes, score distribution, alerts at the review "
         "budget, precision where labels are known, riskiest terminals and customers, and the trend "
@@ -433,7 +452,8 @@ def daily_fraud_report(
     """Build, store and publish the day's fraud report."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
-    scores = wh.read_partitions(wh.tables.scores, day - timedelta(days=7), day + timedelta(1))
+    first = day - timedelta(days=REPORT_TRAILING_DAYS)
+    scores = wh.read_partitions(wh.tables.scores, first, day + timedelta(1))
     report = daily_report(
         scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
     )
