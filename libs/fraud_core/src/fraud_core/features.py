@@ -59,9 +59,10 @@ Implementation (vectorised numpy, no per-entity Python loop): one sort by
 ``(tx_datetime, transaction_id)`` (skipped when the input is already in that order); per entity a
 stable counting sort of the time-ordered rows, window bounds by ``np.searchsorted`` on a sorted
 ``entity * span + time`` int64 key (``entity * n + time rank`` when that would overflow) and
-prefix sums: amounts centred per entity (precise sums, stable variance), label counts in
-integers (exact counts and risks). Output rows are processed in cache-sized chunks so that the
-temporaries stay small; memory is about the output plus ~0.5x the input.
+prefix sums: amounts and their squares centred per entity (precise sums and a stable variance
+at any table size), label counts in integers (exact counts and risks). Output rows are
+processed in cache-sized chunks so that the temporaries stay small; memory is about the output
+plus ~0.5x the input.
 """
 
 from __future__ import annotations
@@ -369,15 +370,20 @@ def _customer_features(
     out: dict[str, np.ndarray],
 ) -> None:
     ent = _Entity(tl, codes, ngroups)
-    # centre amounts per customer: prefix sums stay small (precise sums, stable variance)
+    # centre amounts per customer, and their squares too: every prefix sum returns to ~0 at
+    # the end of each customer, so it stays small (precise window sums, stable variance)
+    counts = np.maximum(np.bincount(codes, minlength=ngroups), 1)
     centre = np.bincount(codes, weights=amount, minlength=ngroups)
-    centre /= np.maximum(np.bincount(codes, minlength=ngroups), 1)
+    centre /= counts
     y = amount[ent.order]
     y -= centre[ent.codes_s]
     cs1 = _prefix(y, np.float64)
     y *= y
+    sq_centre = np.bincount(ent.codes_s, weights=y, minlength=ngroups)
+    sq_centre /= counts
+    y -= sq_centre[ent.codes_s]
     cs2 = _prefix(y, np.float64)
-    del y
+    del y, counts
     windows = config.windows_days
     w = windows[-1]
     cap_ns = lookback_days(config) * _NS_PER_DAY
@@ -401,7 +407,7 @@ def _customer_features(
         has_prev = n_prev > 0
         s1 = cs1[ks] - cs1[start]
         mean_c = s1 / np.maximum(n_prev, 1)  # centred mean
-        var = cs2[ks] - cs2[start] - s1 * mean_c
+        var = (cs2[ks] - cs2[start]) + n_prev * sq_centre[ent.codes_s[ks]] - s1 * mean_c
         var /= np.maximum(n_prev - 1, 1)
         var[n_prev < 2] = 0.0
         np.maximum(var, 0.0, out=var)
@@ -479,6 +485,15 @@ def _first_use_feature(
             first_out[rows[sel] - tl.a] = first[sel]
 
 
+def _calendar_features(t_out: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    day = t_out // _NS_PER_DAY
+    out["tx_during_weekend"][:] = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    hour = out["tx_hour"]
+    hour[:] = (t_out - day * _NS_PER_DAY) // _NS_PER_HOUR
+    del day
+    out["tx_during_night"][:] = hour <= 6
+
+
 # --------------------------------------------------------------------------------------------
 # public entry point
 
@@ -503,7 +518,6 @@ def build_features(
     missing = [c for c in KEY_COLUMNS if c not in transactions.columns]
     if missing:
         raise ValueError(f"transactions lack required columns: {missing}")
-    key_cols = [*KEY_COLUMNS, *([TX_FRAUD_SCENARIO] if TX_FRAUD_SCENARIO in transactions else [])]
     start_ns = None if start is None else _to_utc_ns(start)
     end_ns = None if end is None else _to_utc_ns(end)
     if start_ns is not None and end_ns is not None and end_ns < start_ns:
@@ -536,13 +550,7 @@ def build_features(
     out_len = b - a
     features = {name: np.empty(out_len, dtype=dt) for name, dt in _feature_dtypes(config).items()}
 
-    t_out = t[a:b]
-    day = t_out // _NS_PER_DAY
-    features["tx_during_weekend"][:] = (day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
-    hour = features["tx_hour"]
-    hour[:] = (t_out - day * _NS_PER_DAY) // _NS_PER_HOUR
-    del day
-    features["tx_during_night"][:] = hour <= 6
+    _calendar_features(t[a:b], features)
 
     cust_codes, cust_n = _entity_codes(column(CUSTOMER_ID), CUSTOMER_ID)
     _customer_features(tl, cust_codes, cust_n, amount, config, features)
@@ -553,6 +561,19 @@ def build_features(
     _first_use_feature(tl, cust_codes, cust_n, term_codes, term_order, config, features)
     del term_order, cust_codes, term_codes, tl, t
 
+    return _output_frame(transactions, order, a, b, features, config)
+
+
+def _output_frame(
+    transactions: pd.DataFrame,
+    order: np.ndarray | None,
+    a: int,
+    b: int,
+    features: dict[str, np.ndarray],
+    config: FeatureConfig,
+) -> pd.DataFrame:
+    """The key columns of rows [a, b) of the (time, id) order plus ``features`` (consumed)."""
+    key_cols = [*KEY_COLUMNS, *([TX_FRAUD_SCENARIO] if TX_FRAUD_SCENARIO in transactions else [])]
     data: dict[str, object] = {}
     for name in key_cols:
         values = transactions[name].array

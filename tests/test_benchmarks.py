@@ -1,0 +1,67 @@
+"""Smoke runs of the benchmark scripts at tiny sizes (marker ``benchmark``: not in the default run).
+
+They check that every benchmark of ``benchmarks/`` still runs and prints its ratio; the numbers
+themselves are recorded in ``benchmarks/RESULTS.md``. Run with ``uv run pytest -m benchmark tests``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.benchmark
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_features_vs_duckdb() -> None:
+    assert "ratio fraud_core / duckdb:" in _run("bench_features.py", "--rows", "50000")
+
+
+def test_window_state_ratio_and_check(tmp_path: Path) -> None:
+    out = _run(
+        "bench_window_state.py",
+        *("--rows", "3000", "--check-rows", "3000", "--repeats", "1", "--check-repeats", "1"),
+        *("--tmp", str(tmp_path)),
+    )
+    assert "ratio (1, 7, 90) / (1, 7, 30):" in out
+    assert "identical to build_features" in out
+
+
+def test_ingest_memory(tmp_path: Path) -> None:
+    out = _run("bench_ingest.py", "--rows", "50000", "--db", str(tmp_path / "w.duckdb"))
+    assert "read_source:" in out
+    assert "same dtypes in every variant: True" in out
+
+
+def test_model_scoring_and_training() -> None:
+    out = _run(
+        "bench_model.py",
+        *("--train-rows", "20000", "--score-rows", "20000", "--iterations", "10"),
+        *("--repeats", "1"),
+    )
+    assert "rows/s" in out
+    assert "per 1M rows" in out
+
+
+def test_pipeline_end_to_end(tmp_path: Path) -> None:
+    out = _run(
+        "bench_pipeline.py",
+        *("--sizes", "5000", "--tmp", str(tmp_path), "--chart", str(tmp_path / "chart.png")),
+    )
+    assert "**the day**" in out
+    assert (tmp_path / "chart.png").exists()
