@@ -180,6 +180,26 @@ class SnowflakeEmulator:
         kwargs.update(overrides)
         return kwargs
 
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The variables a location reads to reach this server: SNOWFLAKE_* and FRAUD_WAREHOUSE.
+
+        What a developer with a sandbox account sets (README): the LOCAL environment forced onto
+        the Snowflake path. ``overrides`` win (e.g. ``SNOWFLAKE_PASSWORD``).
+        """
+        env = {
+            "FRAUD_ENV": "local",
+            "FRAUD_WAREHOUSE": "snowflake",
+            "SNOWFLAKE_ACCOUNT": self.account,
+            "SNOWFLAKE_USER": self.user,
+            "SNOWFLAKE_PASSWORD": self.password,
+            "SNOWFLAKE_DATABASE": self.database,
+            "SNOWFLAKE_HOST": self.host,
+            "SNOWFLAKE_PORT": str(self.port),
+            "SNOWFLAKE_PROTOCOL": self.protocol,
+        }
+        env.update(overrides)
+        return env
+
     def resource_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``dagster_snowflake.SnowflakeResource`` on this server."""
         return {

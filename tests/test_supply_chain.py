@@ -76,6 +76,20 @@ def test_every_uv_command_in_an_image_uses_the_lock_as_is(path: Path) -> None:
     assert env_set or all(frozen(c) for c in commands), commands
 
 
+def test_ci_workflows_and_images_install_one_uv_version() -> None:
+    """A uv bootstrapped by .ci/run is the version CI and the images use, never "latest"."""
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    pinned = re.search(r"^UV_VERSION=(\S+)", script, flags=re.M)
+    assert pinned is not None
+    assert '"uv==${UV_VERSION}"' in script
+    versions = {pinned.group(1)}
+    for path in workflow_files():
+        versions |= set(re.findall(r'(?:version|default): "(\d+\.\d+\.\d+)"', path.read_text()))
+    for path in ROOT.glob("code_locations/*/Dockerfile"):
+        versions |= set(re.findall(r"ghcr\.io/astral-sh/uv:(\S+)", path.read_text()))
+    assert versions == {pinned.group(1)}
+
+
 def test_the_checker_catches_an_unfrozen_command() -> None:
     """The rule itself can fail: an unfrozen install is found, a frozen one is not."""
     assert uv_commands("uv sync --no-dev") == ["uv sync --no-dev"]

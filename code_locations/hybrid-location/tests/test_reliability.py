@@ -1018,17 +1018,7 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
     from hybrid_location.resources import SnowflakeWarehouseResource
 
     secret = f"Fake-Pw-{uuid.uuid4().hex}"
-    env = {
-        "FRAUD_ENV": "local",
-        "FRAUD_WAREHOUSE": "snowflake",
-        "SNOWFLAKE_ACCOUNT": snowflake_database.account,
-        "SNOWFLAKE_USER": snowflake_database.user,
-        "SNOWFLAKE_PASSWORD": secret,
-        "SNOWFLAKE_DATABASE": snowflake_database.database,
-        "SNOWFLAKE_HOST": snowflake_database.host,
-        "SNOWFLAKE_PORT": str(snowflake_database.port),
-        "SNOWFLAKE_PROTOCOL": snowflake_database.protocol,
-    }
+    env = snowflake_database.environment(SNOWFLAKE_PASSWORD=secret)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     caplog.set_level("DEBUG")

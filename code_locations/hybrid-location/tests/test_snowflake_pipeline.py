@@ -45,17 +45,7 @@ class FailingSnowflakeWarehouse(SnowflakeWarehouseResource):
 def snowflake_resources(
     snowflake_database: Any, make_resources, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    env = {
-        "FRAUD_ENV": "local",
-        "FRAUD_WAREHOUSE": "snowflake",
-        "SNOWFLAKE_ACCOUNT": snowflake_database.account,
-        "SNOWFLAKE_USER": snowflake_database.user,
-        "SNOWFLAKE_PASSWORD": snowflake_database.password,
-        "SNOWFLAKE_DATABASE": snowflake_database.database,
-        "SNOWFLAKE_HOST": snowflake_database.host,
-        "SNOWFLAKE_PORT": str(snowflake_database.port),
-        "SNOWFLAKE_PROTOCOL": snowflake_database.protocol,
-    }
+    env = snowflake_database.environment()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     resources = {**make_resources(), "warehouse": build_resources(Environment.LOCAL)["warehouse"]}

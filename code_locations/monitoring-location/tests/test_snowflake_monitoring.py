@@ -115,17 +115,7 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
 def test_snowflake_and_duckdb_monitoring_agree(
     snowflake_database: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    for key, value in {
-        "FRAUD_ENV": "local",
-        "FRAUD_WAREHOUSE": "snowflake",
-        "SNOWFLAKE_ACCOUNT": snowflake_database.account,
-        "SNOWFLAKE_USER": snowflake_database.user,
-        "SNOWFLAKE_PASSWORD": snowflake_database.password,
-        "SNOWFLAKE_DATABASE": snowflake_database.database,
-        "SNOWFLAKE_HOST": snowflake_database.host,
-        "SNOWFLAKE_PORT": str(snowflake_database.port),
-        "SNOWFLAKE_PROTOCOL": snowflake_database.protocol,
-    }.items():
+    for key, value in snowflake_database.environment().items():
         monkeypatch.setenv(key, value)
     snowflake = {**build_resources(Environment.LOCAL), "monitoring": MonitoringSettings(**SETTINGS)}
     assert isinstance(snowflake["warehouse"], SnowflakeWarehouseResource)

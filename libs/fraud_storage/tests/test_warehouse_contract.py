@@ -128,6 +128,17 @@ def test_naive_source_and_naive_bounds_mean_utc(make_warehouse) -> None:
     )
 
 
+def test_rows_without_a_time_are_counted_not_read(make_warehouse) -> None:
+    wh = make_warehouse()
+    assert wh.count_source_without_time() == 0  # no source table yet
+    wh.load_source(transactions(["2024-04-01T01:00:00", None, None, "2024-04-01T03:00:00"]))
+
+    got = wh.read_source(pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2025-01-01", tz="UTC"))
+
+    assert got["transaction_id"].tolist() == [1, 4]
+    assert wh.count_source_without_time() == 2
+
+
 def test_load_source_replace_swaps_the_whole_table(make_warehouse) -> None:
     wh = make_warehouse()
     wh.load_source(transactions(["2024-04-01T01:00:00", "2024-04-01T02:00:00"]))

@@ -191,6 +191,18 @@ class DuckDBWarehouse(Warehouse):
             return None
         return _utc(low), _utc(high)
 
+    def count_source_without_time(self) -> int:
+        """Source rows whose ``tx_datetime`` is NULL (no day reads them); 0 when it is missing."""
+        source = self.tables.source
+        with self._session() as con:
+            if not self._exists(con, source):
+                return 0
+            self._source_time(con)  # the column exists and is a timestamp
+            (count,) = con.execute(
+                f"SELECT count(*) FROM {self._q(source)} WHERE tx_datetime IS NULL"
+            ).fetchone()
+        return int(count)
+
     def load_source(
         self, frame: pd.DataFrame, *, replace: bool = False, if_missing: bool = False
     ) -> int:

@@ -710,6 +710,22 @@ class SnowflakeWarehouse(Warehouse):
             return None
         return _to_utc_timestamp(row[0]), _to_utc_timestamp(row[1])
 
+    def count_source_without_time(self) -> int:
+        """Source rows whose ``tx_datetime`` is NULL (no day reads them); 0 when it is missing."""
+        source = self.tables.source
+
+        def op(s: _Session, _: _Attempt) -> int:
+            if not self._column_types(s, source):
+                return 0
+            rows = s.query(
+                "SELECT",
+                source,
+                f'SELECT COUNT(*) FROM {source.quoted("snowflake")} WHERE "TX_DATETIME" IS NULL',
+            )
+            return int(rows[0][0]) if rows else 0
+
+        return self._run("count_source_without_time", source, op)
+
     def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:
         """Bulk-load transactions into the source table (creating it); returns rows loaded."""
         source = self.tables.source

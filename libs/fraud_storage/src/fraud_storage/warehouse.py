@@ -51,6 +51,10 @@ class Warehouse(ABC):
         """The earliest and latest ``tx_datetime`` in the source, or None when it is empty/missing."""
 
     @abstractmethod
+    def count_source_without_time(self) -> int:
+        """Source rows whose ``tx_datetime`` is NULL (no day reads them); 0 when it is missing."""
+
+    @abstractmethod
     def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:
         """Bulk-load transactions into the source table (creating it); returns rows loaded."""
 

@@ -4,11 +4,8 @@ Data moves through the warehouse (DuckDB locally, Snowflake in BRANCH/PROD), not
 every per-day asset replaces its partition in a table in one transaction, so re-running a day replaces it.
 """
 
-import functools
 import time
-from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, TypeVar, cast
 
 import dagster as dg
 import pandas as pd
@@ -22,6 +19,8 @@ from fraud_core.promotion import decide_promotion, validation_metrics
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
 from fraud_core.schema import validate_transactions
 from fraud_core.scoring import refresh_labels, score_transactions
+from fraud_dagster.failures import fail_fast_on
+from fraud_dagster.resources import WAREHOUSE_POOL
 from hybrid_location.models import (
     NoPromotedModelError,
     load_model,
@@ -37,9 +36,6 @@ from hybrid_location.partitions import (
 from hybrid_location.resources import FraudSettings, ModelStoreResource, WarehouseResource
 
 GROUP = "fraud_detection"
-WAREHOUSE_POOL = "fraud_warehouse"
-"""Concurrency pool of every asset that writes to the warehouse (DuckDB allows one writer)."""
-
 REPORT_TRAILING_DAYS = 7
 """Days of scores before the report's day that its trend compares with."""
 
@@ -50,22 +46,8 @@ PERMANENT_ERRORS = (ValueError, KeyError, NoPromotedModelError, ModelNotFoundErr
 """Deterministic failures: retrying the step cannot help (transient warehouse errors are retried
 with backoff inside the warehouse layer before they surface as WarehouseError)."""
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail_fast_on_permanent_errors(fn: F) -> F:
-    """Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PERMANENT_ERRORS as error:
-            raise dg.Failure(
-                description=f"{type(error).__name__}: {error}", allow_retries=False
-            ) from error
-
-    return cast(F, wrapper)
+fail_fast_on_permanent_errors = fail_fast_on(*PERMANENT_ERRORS)
+"""Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
 
 
 def _elapsed(start: float) -> float:
@@ -95,6 +77,14 @@ def _elapsed(start: float) -> float:
             asset="raw_customer_transactions",
             description="the source holds transactions after the day ended (the day is closed)",
         ),
+        dg.AssetCheckSpec(
+            "source_rows_all_have_a_time",
+            asset="raw_customer_transactions",
+            description=(
+                "no source row has a NULL tx_datetime: such a row belongs to no day, so no "
+                "partition reads, validates or quarantines it; warns with the count"
+            ),
+        ),
     ],
 )
 @fail_fast_on_permanent_errors
@@ -118,6 +108,12 @@ def raw_customer_transactions(
         context.log.warning(f"{result.n_rejected} rows quarantined on {day}: {reasons.to_dict()}")
     time_range = wh.source_time_range()
     closed = bool(time_range and time_range[1] >= end)
+    without_time = wh.count_source_without_time()
+    if without_time:
+        context.log.warning(
+            f"{without_time} source rows have no tx_datetime and belong to no day: fix them in "
+            f"{wh.tables.source}"
+        )
     return dg.MaterializeResult(
         metadata={
             "rows_read": result.n_read,
@@ -147,6 +143,12 @@ def raw_customer_transactions(
                     "latest_source_transaction": str(time_range[1]) if time_range else "none",
                     "rows_read": result.n_read,
                 },
+            ),
+            dg.AssetCheckResult(
+                check_name="source_rows_all_have_a_time",
+                passed=without_time == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"source_rows_without_tx_datetime": without_time},
             ),
         ],
     )
