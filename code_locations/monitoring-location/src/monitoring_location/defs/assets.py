@@ -51,6 +51,13 @@ GROUP = "fraud_monitoring"
 SCORE = "fraud_score"
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 ON_NEW_DATA = on_new_upstream_data(automation_window_days(LABEL_DELAY_DAYS))
+DAILY_MONITORING_ASSET: dict[str, Any] = {
+    "partitions_def": daily_partitions,
+    "group_name": GROUP,
+    "kinds": {"python", "snowflake"},
+    "pool": WAREHOUSE_POOL,
+}
+"""What every monitoring asset shares: one row per day in a warehouse table (hence the pool)."""
 
 
 class MissingUpstreamError(RuntimeError):
@@ -145,11 +152,8 @@ def _reference_window(day: date, settings: MonitoringSettings) -> tuple[date, da
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    **DAILY_MONITORING_ASSET,
     deps=[fraud_scores],
-    group_name=GROUP,
-    kinds={"python", "snowflake"},
-    pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     automation_condition=ON_NEW_DATA,
     description=(
@@ -247,11 +251,8 @@ def score_drift(
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    **DAILY_MONITORING_ASSET,
     deps=[transformed_transactions],
-    group_name=GROUP,
-    kinds={"python", "snowflake"},
-    pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     automation_condition=ON_NEW_DATA,
     description=(
@@ -356,11 +357,8 @@ def feature_drift(
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    **DAILY_MONITORING_ASSET,
     deps=[fraud_scores],
-    group_name=GROUP,
-    kinds={"python", "snowflake"},
-    pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     automation_condition=performance_automation(LABEL_DELAY_DAYS),
     description=(
@@ -508,11 +506,8 @@ def _latest_mature(
 
 
 @dg.asset(
-    partitions_def=daily_partitions,
+    **DAILY_MONITORING_ASSET,
     deps=["score_drift", "feature_drift", "delayed_label_performance"],
-    group_name=GROUP,
-    kinds={"python", "snowflake"},
-    pool=WAREHOUSE_POOL,
     automation_condition=ON_NEW_DATA,
     description=(
         "One verdict per day - healthy, warning or critical - from the day's score and feature "
