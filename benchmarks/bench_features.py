@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from memory import peak_rss
 
 from fraud_core.features import FeatureConfig, build_features
 
@@ -150,32 +148,6 @@ def duckdb_features(
         return con.execute(duckdb_query(config)).df()
     finally:
         con.close()
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextmanager
-def peak_rss(interval_s: float = 0.005) -> Iterator[dict[str, int]]:
-    """Sample the process RSS in a thread while the block runs; yields {'start', 'peak'}."""
-    result = {"start": _rss_bytes(), "peak": _rss_bytes()}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            result["peak"] = max(result["peak"], _rss_bytes())
-            stop.wait(interval_s)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
-        result["peak"] = max(result["peak"], _rss_bytes())
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, dict[str, int]]:

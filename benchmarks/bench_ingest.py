@@ -35,17 +35,13 @@ from pathlib import Path
 import pandas as pd
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from fraud_storage.warehouse import normalise_frame
+from memory import rss_bytes
 
 VARIANTS = ("read_source", "df", "arrow_batches", "arrow_table", "df_unordered")
 BATCH_ROWS = 1_000_000
 START = pd.Timestamp("2000-01-01", tz="UTC")
 END = pd.Timestamp("2100-01-01", tz="UTC")
 MB = 1024**2
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _peak_rss() -> int:
@@ -105,7 +101,7 @@ def child(db: Path, variant: str) -> None:
     import pyarrow  # noqa: F401
 
     gc.collect()
-    before = _rss()
+    before = rss_bytes()
     began = time.perf_counter()
     frame = read_variant(db, variant)
     seconds = time.perf_counter() - began

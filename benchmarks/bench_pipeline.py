@@ -36,10 +36,8 @@ import functools
 import json
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
+from memory import peak_rss
 
 from hybrid_location.defs import assets as pipeline_assets
 from hybrid_location.resources import (
@@ -127,31 +126,6 @@ def instrument() -> None:
         setattr(DuckDBWarehouse, name, _timed("io", getattr(DuckDBWarehouse, name)))
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextmanager
-def peak_rss() -> Iterator[dict[str, int]]:
-    """Sample the RSS in a thread while the block runs."""
-    result = {"start": _rss(), "peak": _rss()}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            result["peak"] = max(result["peak"], _rss())
-            stop.wait(0.01)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
-
-
 def pipeline_resources(root: Path, per_day: int, model_root: Path, n_days: int) -> dict[str, Any]:
     """Resources like the location's ``small_resources``, sized to ``per_day`` transactions."""
     settings = {
@@ -191,7 +165,7 @@ def materialize(
     """Materialize one asset (one partition); returns timings, metadata and memory."""
     selection = [getattr(pipeline_assets, asset)]
     _spent.update(core=0.0, io=0.0)
-    with peak_rss() as rss:
+    with peak_rss(interval_s=0.01) as rss:
         began = time.perf_counter()
         result = dg.materialize(
             pipeline_assets.PIPELINE_ASSETS,

@@ -33,15 +33,14 @@ import gc
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from memory import peak_rss
 
 from fraud_core.features import FeatureConfig, build_features, lookback_days
 from fraud_core.simulate import _terminals_in_radius
@@ -115,31 +114,6 @@ class DayStream:
                 "tx_fraud": pd.arrays.IntegerArray(fraud, unknown),
             }
         )
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextmanager
-def peak_rss() -> Iterator[dict[str, int]]:
-    """Sample the RSS in a thread while the block runs."""
-    result = {"start": _rss(), "peak": _rss()}
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            result["peak"] = max(result["peak"], _rss())
-            stop.wait(0.005)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _empty_aggregates(day: date) -> DailyAggregates:
