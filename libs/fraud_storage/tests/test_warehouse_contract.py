@@ -139,6 +139,18 @@ def test_rows_without_a_time_are_counted_not_read(make_warehouse) -> None:
     assert wh.count_source_without_time() == 2
 
 
+def test_partition_counts_can_be_limited_to_a_date_range(make_warehouse) -> None:
+    wh = make_warehouse()
+    table = wh.tables.scores
+    for day, ids in ((DAY1, [1, 2]), (DAY2, [3]), (DAY3, [4, 5, 6])):
+        wh.replace_partition(table, scores(ids, "v1"), day)
+
+    assert wh.partition_counts(table) == {DAY1: 2, DAY2: 1, DAY3: 3}
+    assert wh.partition_counts(table, DAY2, DAY3) == {DAY2: 1}
+    assert wh.partition_counts(table, start=DAY2) == {DAY2: 1, DAY3: 3}
+    assert wh.partition_counts(table, end=DAY2) == {DAY1: 2}
+
+
 def test_load_source_replace_swaps_the_whole_table(make_warehouse) -> None:
     wh = make_warehouse()
     wh.load_source(transactions(["2024-04-01T01:00:00", "2024-04-01T02:00:00"]))

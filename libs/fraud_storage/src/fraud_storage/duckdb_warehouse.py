@@ -23,6 +23,7 @@ from fraud_storage.warehouse import (
     Warehouse,
     WarehouseError,
     normalise_frame,
+    partition_filter,
     with_partition,
 )
 
@@ -298,13 +299,18 @@ class DuckDBWarehouse(Warehouse):
             )
         return normalise_frame(frame)
 
-    def partition_counts(self, table: TableName) -> dict[date, int]:
-        """Row count per partition date of ``table`` (empty if the table does not exist)."""
+    def partition_counts(
+        self, table: TableName, start: date | None = None, end: date | None = None
+    ) -> dict[date, int]:
+        """Row count per partition date of ``table`` in ``[start, end)`` when given (empty if no table)."""
+        where, params = partition_filter(PARTITION_COLUMN, start, end)
         with self._session() as con:
             if not self._exists(con, table):
                 return {}
             rows = con.execute(
-                f"SELECT {PARTITION_COLUMN}, count(*) FROM {self._q(table)} GROUP BY 1 ORDER BY 1"
+                f"SELECT {PARTITION_COLUMN}, count(*) FROM {self._q(table)}{where} "
+                "GROUP BY 1 ORDER BY 1",
+                params,
             ).fetchall()
         return {pd.Timestamp(d).date(): int(n) for d, n in rows}
 

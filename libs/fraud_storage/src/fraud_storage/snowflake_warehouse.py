@@ -70,6 +70,7 @@ from fraud_storage.warehouse import (
     Warehouse,
     WarehouseError,
     normalise_frame,
+    partition_filter,
     with_partition,
 )
 
@@ -815,9 +816,12 @@ class SnowflakeWarehouse(Warehouse):
 
         return self._run("read_partitions", table, op)
 
-    def partition_counts(self, table: TableName) -> dict[date, int]:
-        """Row count per partition date of ``table`` (empty if the table does not exist)."""
+    def partition_counts(
+        self, table: TableName, start: date | None = None, end: date | None = None
+    ) -> dict[date, int]:
+        """Row count per partition date of ``table`` in ``[start, end)`` when given (empty if no table)."""
         partition_column = quote_identifier(PARTITION_COLUMN, "snowflake")
+        where, params = partition_filter(partition_column, start, end)
 
         def op(s: _Session, _: _Attempt) -> list:
             if not self._column_types(s, table):
@@ -825,8 +829,9 @@ class SnowflakeWarehouse(Warehouse):
             return s.query(
                 "SELECT",
                 table,
-                f"SELECT {partition_column}, COUNT(*) FROM {table.quoted('snowflake')} "
+                f"SELECT {partition_column}, COUNT(*) FROM {table.quoted('snowflake')}{where} "
                 "GROUP BY 1 ORDER BY 1",
+                params,
             )
 
         rows = self._run("partition_counts", table, op)

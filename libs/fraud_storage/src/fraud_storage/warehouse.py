@@ -69,8 +69,10 @@ class Warehouse(ABC):
         """Rows of ``table`` whose partition date is in ``[start, end)`` (empty if no table)."""
 
     @abstractmethod
-    def partition_counts(self, table: TableName) -> dict[date, int]:
-        """Row count per partition date of ``table`` (empty if the table does not exist)."""
+    def partition_counts(
+        self, table: TableName, start: date | None = None, end: date | None = None
+    ) -> dict[date, int]:
+        """Row count per partition date of ``table`` in ``[start, end)`` when given (empty if no table)."""
 
     @abstractmethod
     def table_exists(self, table: TableName) -> bool:
@@ -104,3 +106,19 @@ def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if PARTITION_COLUMN in frame.columns:
         frame[PARTITION_COLUMN] = pd.to_datetime(frame[PARTITION_COLUMN]).dt.date
     return frame
+
+
+def partition_filter(column: str, start: date | None, end: date | None) -> tuple[str, list[str]]:
+    """A ``WHERE`` clause on the (already quoted) partition ``column`` for ``[start, end)``.
+
+    Either bound may be None; the dates are bound parameters (ISO strings cast to DATE), so the
+    engine prunes by partition instead of scanning the whole table.
+    """
+    conditions, params = [], []
+    if start is not None:
+        conditions.append(f"{column} >= CAST(? AS DATE)")
+        params.append(pd.Timestamp(start).date().isoformat())
+    if end is not None:
+        conditions.append(f"{column} < CAST(? AS DATE)")
+        params.append(pd.Timestamp(end).date().isoformat())
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params

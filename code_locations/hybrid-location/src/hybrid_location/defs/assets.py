@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
-from fraud_storage import WarehouseError
+from fraud_storage import TableName, Warehouse, WarehouseError
 from fraud_storage.model_store import ModelNotFoundError
 from upath import UPath
 
@@ -48,6 +48,21 @@ with backoff inside the warehouse layer before they surface as WarehouseError)."
 
 fail_fast_on_permanent_errors = fail_fast_on(*PERMANENT_ERRORS)
 """Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
+
+
+def with_trailing_days(upstream: dg.AssetsDefinition, days: int) -> dg.AssetDep:
+    """Day D depends on ``upstream``'s days D - ``days`` .. D (days before the first may not exist)."""
+    return dg.AssetDep(
+        upstream,
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True
+        ),
+    )
+
+
+def _stored_rows(warehouse: Warehouse, table: TableName, day: date) -> int:
+    """Rows of ``day`` in ``table``, counted in that partition only."""
+    return warehouse.partition_counts(table, day, day + timedelta(days=1)).get(day, 0)
 
 
 def _elapsed(start: float) -> float:
@@ -101,8 +116,8 @@ def raw_customer_transactions(
     result = validate_transactions(raw)
     wh.replace_partition(wh.tables.validated, result.valid, day)
     wh.replace_partition(wh.tables.rejected, result.rejected, day)
-    stored_valid = wh.partition_counts(wh.tables.validated).get(day, 0)
-    stored_rejected = wh.partition_counts(wh.tables.rejected).get(day, 0)
+    stored_valid = _stored_rows(wh, wh.tables.validated, day)
+    stored_rejected = _stored_rows(wh, wh.tables.rejected, day)
     if result.n_rejected:
         reasons = result.rejected["reject_reason"].value_counts().head(10)
         context.log.warning(f"{result.n_rejected} rows quarantined on {day}: {reasons.to_dict()}")
@@ -160,16 +175,7 @@ def raw_customer_transactions(
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
-    deps=[
-        dg.AssetDep(
-            raw_customer_transactions,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-FEATURE_LOOKBACK_DAYS,
-                end_offset=0,
-                allow_nonexistent_upstream_partitions=True,
-            ),
-        )
-    ],
+    deps=[with_trailing_days(raw_customer_transactions, FEATURE_LOOKBACK_DAYS)],
     description=(
         "Point-in-time, label-delay-aware features of the day's transactions, computed from the day "
         "plus the feature lookback of validated history. CPU and memory heavy (pandas)."
@@ -394,7 +400,7 @@ def fraud_scores(
     scores = score_transactions(model, features)
     score_seconds = _elapsed(began)
     wh.replace_partition(wh.tables.scores, scores, day)
-    stored = wh.partition_counts(wh.tables.scores).get(day, 0)
+    stored = _stored_rows(wh, wh.tables.scores, day)
     s = scores["fraud_score"]
     in_range = bool(s.notna().all() and s.between(0.0, 1.0).all())
     alert_rate = float((s >= settings.alert_threshold).mean()) if len(s) else 0.0
@@ -431,16 +437,7 @@ def fraud_scores(
     retry_policy=RETRY,
     # The report compares the day with the trailing week of scores: declared, so that a backfill
     # scores the earlier days first and the report does not depend on the order of the runs.
-    deps=[
-        dg.AssetDep(
-            fraud_scores,
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-REPORT_TRAILING_DAYS,
-                end_offset=0,
-                allow_nonexistent_upstream_partitions=True,
-            ),
-        )
-    ],
+    deps=[with_trailing_days(fraud_scores, REPORT_TRAILING_DAYS)],
     description=(
         "The morning fraud report for the day: volumes, score distribution, alerts at the review "
         "budget, precision where labels are known, riskiest terminals and customers, and the trend "
