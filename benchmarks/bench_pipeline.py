@@ -47,6 +47,7 @@ from dagster_duckdb import DuckDBResource
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from memory import peak_rss
 
+from hybrid_location import feature_inputs
 from hybrid_location.defs import assets as pipeline_assets
 from hybrid_location.resources import (
     DuckDBWarehouseResource,
@@ -65,8 +66,9 @@ N_TERMINALS = 10_000
 MB = 1024**2
 CORE_FUNCTIONS = (
     "validate_transactions",
-    "build_features",
+    "build_day_features",
     "refresh_labels",
+    "state_from_totals",
     "feature_columns",
     "train_model",
     "validation_metrics",
@@ -85,6 +87,7 @@ IO_METHODS = (
     "source_time_range",
     "table_exists",
     "load_source",
+    "entity_window_totals",
 )
 DAILY_ASSETS = (
     "raw_customer_transactions",
@@ -119,9 +122,10 @@ def _timed(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     """Wrap the fraud_core functions the assets call and the warehouse's I/O methods."""
-    for name in CORE_FUNCTIONS:
-        if hasattr(pipeline_assets, name):
-            setattr(pipeline_assets, name, _timed("core", getattr(pipeline_assets, name)))
+    for module in (pipeline_assets, feature_inputs):
+        for name in CORE_FUNCTIONS:
+            if hasattr(module, name):
+                setattr(module, name, _timed("core", getattr(module, name)))
     for name in IO_METHODS:
         setattr(DuckDBWarehouse, name, _timed("io", getattr(DuckDBWarehouse, name)))
 

@@ -65,3 +65,12 @@ def test_pipeline_end_to_end(tmp_path: Path) -> None:
     )
     assert "**the day**" in out
     assert (tmp_path / "chart.png").exists()
+
+
+def test_feature_history_bounded_vs_full(tmp_path: Path) -> None:
+    out = _run(
+        "bench_feature_history.py",
+        *("--rows", "2000", "--repeats", "1", "--tmp", str(tmp_path)),
+    )
+    assert "ratio (1, 7, 90) / (1, 7, 30) (bounded):" in out
+    assert "bounded and full gave identical features" in out

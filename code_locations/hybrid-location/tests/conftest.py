@@ -1,6 +1,7 @@
 """Fixtures: a small simulated warehouse, model store and Dagster instance in a temp directory."""
 
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hybrid_location.resources import (
     FraudSettings,
     LocalSeed,
     ModelStoreResource,
+    SnowflakeWarehouseResource,
 )
 
 LAST_DAY = "2025-03-31"
@@ -56,3 +58,29 @@ def resources(make_resources: Callable[..., dict[str, Any]]) -> dict[str, Any]:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.fixture
+def snowflake_resources(
+    snowflake_database: Any, make_resources, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Resources whose warehouse is the emulator, chosen by the same code as in BRANCH/PROD."""
+    from fraud_core.simulate import simulate_transactions
+    from hybrid_location.defs.resources import build_resources
+    from hybrid_location.environment import Environment
+
+    env = snowflake_database.environment()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    resources = {**make_resources(), "warehouse": build_resources(Environment.LOCAL)["warehouse"]}
+    assert isinstance(resources["warehouse"], SnowflakeWarehouseResource)
+    source = simulate_transactions(
+        n_customers=800,
+        n_terminals=1600,
+        start_date=date.fromisoformat(LAST_DAY) - timedelta(days=11),
+        n_days=12,
+        seed=3,
+    )
+    with dg.build_resources({"warehouse": resources["warehouse"]}) as ready:
+        ready.warehouse.get_warehouse().load_source(source.rename(columns=str.upper))
+    return resources

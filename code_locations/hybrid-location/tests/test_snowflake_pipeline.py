@@ -12,11 +12,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from fraud_core.simulate import simulate_transactions
 from hybrid_location.cli import run_pipeline
 from hybrid_location.defs import assets as a
-from hybrid_location.defs.resources import build_resources
-from hybrid_location.environment import Environment
 from hybrid_location.resources import SnowflakeWarehouseResource
 
 pytestmark = [pytest.mark.snowflake, pytest.mark.slow]
@@ -39,23 +36,6 @@ class FailingSnowflakeWarehouse(SnowflakeWarehouseResource):
 
         warehouse._fault_hook = crash
         return warehouse
-
-
-@pytest.fixture
-def snowflake_resources(
-    snowflake_database: Any, make_resources, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, Any]:
-    env = snowflake_database.environment()
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    resources = {**make_resources(), "warehouse": build_resources(Environment.LOCAL)["warehouse"]}
-    assert isinstance(resources["warehouse"], SnowflakeWarehouseResource)
-    source = simulate_transactions(
-        n_customers=800, n_terminals=1600, start_date=DAY - timedelta(days=11), n_days=12, seed=3
-    )
-    with dg.build_resources({"warehouse": resources["warehouse"]}) as ready:
-        ready.warehouse.get_warehouse().load_source(source.rename(columns=str.upper))
-    return resources
 
 
 def _warehouse(resources: dict[str, Any]):

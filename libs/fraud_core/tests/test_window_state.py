@@ -21,6 +21,8 @@ from fraud_core.window_state import (
     build_day_features,
     build_state,
     daily_aggregates,
+    state_from_totals,
+    state_windows,
 )
 
 DAY_NS = 86_400 * 10**9
@@ -220,3 +222,87 @@ def test_invalid_inputs_raise() -> None:
         build_state({}, day, config)
     with pytest.raises(ValueError, match="lack required columns"):
         build_day_features(_rows_of(df, [day]).drop(columns="tx_amount"), state, df)
+
+
+def _totals(df: pd.DataFrame, day: date, config: FeatureConfig) -> dict[str, pd.DataFrame]:
+    """What a warehouse returns for ``state_windows``: per-entity sums over whole days (pandas)."""
+    windows = state_windows(day, config)
+    days = (df["tx_datetime"] - BASE) // pd.Timedelta(days=1)
+    k = pd.Series([FIRST_DAY + timedelta(days=int(i)) for i in days], index=df.index)
+    today = df[k == day]
+    rows = df.assign(_k=k, _sq=df["tx_amount"] ** 2, _lab=df["tx_fraud"].notna().astype(int))
+    rows["_fraud"] = (rows["tx_fraud"] == 1).fillna(False).astype(int)
+    hist = rows[(rows["_k"] >= windows.lookback_start) & (rows["_k"] < day)]
+    cust = hist[hist["customer_id"].isin(today["customer_id"])]
+    customers = cust.groupby("customer_id").agg(last_tx_datetime=("tx_datetime", "max"))
+    for s, first in windows.customer_windows.items():
+        part = cust[cust["_k"] >= first].groupby("customer_id")
+        customers[f"nb_tx_{s}"] = part.size()
+        customers[f"amount_sum_{s}"] = part["tx_amount"].sum()
+        customers[f"amount_sq_sum_{s}"] = part["_sq"].sum()
+    term = hist[hist["terminal_id"].isin(today["terminal_id"])]
+    term = term[term["_k"] < windows.terminal_end]
+    terminals = pd.DataFrame(index=pd.Index(term["terminal_id"].unique(), name="terminal_id"))
+    for s, first in windows.terminal_windows.items():
+        part = term[term["_k"] >= first].groupby("terminal_id")
+        terminals[f"nb_tx_{s}"] = part.size()
+        terminals[f"nb_labelled_{s}"] = part["_lab"].sum()
+        terminals[f"nb_fraud_{s}"] = part["_fraud"].sum()
+    keys = today[["customer_id", "terminal_id"]].drop_duplicates()
+    pairs = hist.merge(keys, on=["customer_id", "terminal_id"])
+    pairs = pairs.groupby(["customer_id", "terminal_id"], as_index=False)["tx_datetime"].max()
+    return {
+        "customers": customers.fillna(0).reset_index(),
+        "terminals": terminals.dropna(how="all").fillna(0).reset_index(),
+        "pairs": pairs.rename(columns={"tx_datetime": "last_tx_datetime"}),
+    }
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_state_from_warehouse_style_totals_gives_the_full_recomputation(
+    config: FeatureConfig,
+) -> None:
+    df = _random_transactions(2500, days=14, n_customers=40, n_terminals=20, seed=5)
+    full = build_features(df, config)
+    for i in (2, 9, 13):
+        day = FIRST_DAY + timedelta(days=i)
+        state = state_from_totals(day, config, **_totals(df, day, config))
+        got = build_day_features(
+            _rows_of(df, [day]), state, _rows_of(df, boundary_days(day, config))
+        )
+        _assert_frames_equal(got, _expected_day(full, day))
+
+
+def test_state_windows_name_whole_day_ranges() -> None:
+    config = FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7)
+    day = date(2024, 3, 31)
+    windows = state_windows(day, config)
+    assert windows.lookback_start == day - timedelta(days=37)
+    assert windows.customer_windows == {"7d": date(2024, 3, 25), "30d": date(2024, 3, 2)}
+    assert windows.terminal_windows == {"7d": date(2024, 3, 18), "30d": date(2024, 2, 24)}
+    assert windows.terminal_end == date(2024, 3, 24)
+
+
+def test_state_from_totals_rejects_missing_columns_and_duplicate_ids() -> None:
+    config = FeatureConfig(windows_days=(1, 3), label_delay_days=1)
+    day = date(2024, 3, 31)
+    pairs = pd.DataFrame(columns=["customer_id", "terminal_id", "last_tx_datetime"])
+    good = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "nb_tx_3d": [1, 2],
+            "amount_sum_3d": [1.0, 2.0],
+            "amount_sq_sum_3d": [1.0, 4.0],
+            "last_tx_datetime": pd.to_datetime(["2024-03-30", "2024-03-29"], utc=True),
+        }
+    )
+    terminals = pd.DataFrame(
+        {"terminal_id": [5], "nb_tx_3d": [3], "nb_labelled_3d": [2], "nb_fraud_3d": [1]}
+    )
+    state = state_from_totals(day, config, good, terminals, pairs)
+    assert state.customers.loc[2, "nb_tx_3d"] == 2
+    assert state.customers.loc[1, "last_tx_ns"] == pd.Timestamp("2024-03-30", tz="UTC").value
+    with pytest.raises(ValueError, match="amount_sq_sum_3d"):
+        state_from_totals(day, config, good.drop(columns="amount_sq_sum_3d"), terminals, pairs)
+    with pytest.raises(ValueError, match="one row per"):
+        state_from_totals(day, config, pd.concat([good, good]), terminals, pairs)

@@ -89,6 +89,8 @@ __all__ = [
     "build_day_features",
     "build_state",
     "daily_aggregates",
+    "state_from_totals",
+    "state_windows",
 ]
 
 LAST_TX_NS = "last_tx_ns"
@@ -409,6 +411,85 @@ def build_state(
     else:
         table = PairTable([])
     return WindowState(day, config, customers, terminals, table)
+
+
+@dataclass(frozen=True)
+class StateWindows:
+    """The whole-day ranges the state of ``day`` totals, named by column suffix (``"7d"``).
+
+    Customer window ``s`` covers days ``customer_windows[s] .. day - 1``; terminal window ``s``
+    covers ``terminal_windows[s] .. terminal_end - 1`` (``terminal_end = day - d``); last-seen
+    times of customers and pairs cover ``lookback_start .. day - 1``. The field names are those
+    of ``fraud_storage``'s ``WindowTotalsRequest``, which computes the totals in a warehouse.
+    """
+
+    day: date
+    lookback_start: date
+    customer_windows: dict[str, date]
+    terminal_windows: dict[str, date]
+    terminal_end: date
+
+
+def state_windows(day: date, config: FeatureConfig) -> StateWindows:
+    """Return the whole-day ranges whose per-entity totals make the state of ``day``."""
+    day = _day(day)
+    d = config.label_delay_days
+    return StateWindows(
+        day=day,
+        lookback_start=day - timedelta(days=lookback_days(config)),
+        customer_windows={f"{n}d": day - timedelta(days=n - 1) for n in _state_windows(config)},
+        terminal_windows={f"{n}d": day - timedelta(days=n + d - 1) for n in _state_windows(config)},
+        terminal_end=day - timedelta(days=d),
+    )
+
+
+def _instant_ns(values: pd.Series) -> np.ndarray:
+    """Timestamps (naive ones being UTC) as int64 nanoseconds since the epoch."""
+    ts = pd.to_datetime(values, utc=True)
+    return ts.dt.as_unit("ns").astype(np.int64).to_numpy() if len(ts) else np.zeros(0, np.int64)
+
+
+def state_from_totals(
+    day: date,
+    config: FeatureConfig,
+    customers: pd.DataFrame,
+    terminals: pd.DataFrame,
+    pairs: pd.DataFrame,
+) -> WindowState:
+    """Return the state of ``day`` from per-entity totals over its :func:`state_windows`.
+
+    ``customers``: ``customer_id``, per window ``nb_tx_<s>``, ``amount_sum_<s>``,
+    ``amount_sq_sum_<s>`` and ``last_tx_datetime``; ``terminals``: ``terminal_id``, per window
+    ``nb_tx_<s>``, ``nb_labelled_<s>``, ``nb_fraud_<s>``; ``pairs``: ``customer_id``,
+    ``terminal_id``, ``last_tx_datetime``. Entities without history are simply absent.
+    """
+    day = _day(day)
+    last_seen = "last_tx_datetime"
+    frames = {
+        "customers": (customers, CUSTOMER_ID, _customer_state_columns(config)),
+        "terminals": (terminals, TERMINAL_ID, _terminal_state_columns(config)),
+    }
+    built = {}
+    for kind, (frame, key, dtypes) in frames.items():
+        wanted = [key, *(c for c in dtypes if c != LAST_TX_NS)]
+        if LAST_TX_NS in dtypes:
+            wanted.append(last_seen)
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{kind} totals lack columns {missing}; found {list(frame.columns)}")
+        if frame[key].isna().any() or frame[key].duplicated().any():
+            raise ValueError(f"{kind} totals must have one row per non-null {key}")
+        columns = {c: frame[c].to_numpy() for c in dtypes if c != LAST_TX_NS}
+        if LAST_TX_NS in dtypes:
+            columns[LAST_TX_NS] = _instant_ns(frame[last_seen])
+        out = pd.DataFrame(columns, index=pd.Index(frame[key].to_numpy(), name=key))
+        built[kind] = _state_frame(dict(out.items()), dtypes, key)
+    for col in (CUSTOMER_ID, TERMINAL_ID, last_seen):
+        if col not in pairs.columns:
+            raise ValueError(f"pair totals lack column {col}; found {list(pairs.columns)}")
+    keys = _pair_keys(pairs[CUSTOMER_ID], pairs[TERMINAL_ID])
+    table = PairTable.from_pairs(keys, _instant_ns(pairs[last_seen]))
+    return WindowState(day, config, built["customers"], built["terminals"], table)
 
 
 def _customer_state_columns(config: FeatureConfig) -> dict[str, type]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 import pyarrow as pa
@@ -21,6 +21,9 @@ from fraud_storage.tables import PARTITION_COLUMN, TableNames
 
 WRITE_STEPS = ("staged", "before_swap", "during_swap", "after_swap")
 """Named points of a partition write; a fault hook may raise at any of them (crash-safety tests)."""
+
+if TYPE_CHECKING:
+    from fraud_storage.window_totals import EntityWindowTotals, WindowTotalsRequest
 
 FaultHook = Callable[[str], None]
 
@@ -77,6 +80,14 @@ class Warehouse(ABC):
     @abstractmethod
     def table_exists(self, table: TableName) -> bool:
         """Whether ``table`` exists."""
+
+    @abstractmethod
+    def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
+        """Whole-day totals of validated history for the entities active on the request's day.
+
+        Computed inside the engine (see :mod:`fraud_storage.window_totals`); terminal label counts
+        use the labels the source holds now. Empty frames when there is no validated table.
+        """
 
 
 def with_partition(frame: pd.DataFrame, partition: date) -> pd.DataFrame:

@@ -13,14 +13,16 @@ from fraud_storage import TableName, Warehouse, WarehouseError
 from fraud_storage.model_store import ModelNotFoundError
 from upath import UPath
 
-from fraud_core.features import build_features, feature_columns
+from fraud_core.features import feature_columns
 from fraud_core.model import train_model
 from fraud_core.promotion import decide_promotion, validation_metrics
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
 from fraud_core.schema import validate_transactions
 from fraud_core.scoring import refresh_labels, score_transactions
+from fraud_core.window_state import build_day_features
 from fraud_dagster.failures import fail_fast_on
 from fraud_dagster.resources import WAREHOUSE_POOL
+from hybrid_location.feature_inputs import read_feature_inputs
 from hybrid_location.models import (
     NoPromotedModelError,
     load_model,
@@ -177,15 +179,16 @@ def raw_customer_transactions(
     retry_policy=RETRY,
     deps=[with_trailing_days(raw_customer_transactions, FEATURE_LOOKBACK_DAYS)],
     description=(
-        "Point-in-time, label-delay-aware features of the day's transactions, computed from the day "
-        "plus the feature lookback of validated history. CPU and memory heavy (pandas)."
+        "Point-in-time, label-delay-aware features of the day's transactions. Reads the day, a few "
+        "boundary days and per-entity window totals computed in the warehouse, so a day's cost "
+        "does not grow with the window length. CPU and memory heavy (pandas)."
     ),
 )
 @fail_fast_on_permanent_errors
 def transformed_transactions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
 ) -> dg.MaterializeResult:
-    """Build the day's features from validated history."""
+    """Build the day's features from its rows, its boundary days and warehouse window totals."""
     day = partition_day(context)
     lookback = settings.lookback_days()
     if lookback > FEATURE_LOOKBACK_DAYS:
@@ -197,25 +200,21 @@ def transformed_transactions(
     wh = warehouse.get_warehouse()
     _require_history(context, day, lookback, wh.source_time_range())
     began = time.perf_counter()
-    first = day - timedelta(days=lookback)
-    history = wh.read_partitions(wh.tables.validated, first, day + timedelta(1))
-    # Labels arrive days late: the validated copy of an old day may still hold NULL labels, so the
-    # terminal-risk windows take the labels the source holds now.
-    source = wh.read_source(day_bounds(first)[0], day_bounds(day)[1])
-    history = refresh_labels(history, source[["transaction_id", "tx_fraud"]])
+    config = settings.feature_config()
+    inputs = read_feature_inputs(wh, day, config)
     read_seconds = _elapsed(began)
-    start, end = day_bounds(day)
-    features = build_features(history, settings.feature_config(), start=start, end=end)
+    features = build_day_features(inputs.day_rows, inputs.state, inputs.boundary_rows)
     feature_seconds = _elapsed(began) - read_seconds
-    wh.replace_partition(
-        wh.tables.transformed, features.drop(columns=["partition_date"], errors="ignore"), day
-    )
+    wh.replace_partition(wh.tables.transformed, features, day)
     return dg.MaterializeResult(
         metadata={
             "rows": len(features),
-            "history_rows": len(history),
+            "rows_read": inputs.rows_read,
+            "state_customers": len(inputs.state.customers),
+            "state_terminals": len(inputs.state.terminals),
+            "state_pairs": len(inputs.state.pairs),
             "lookback_days": lookback,
-            "n_features": len(feature_columns(settings.feature_config())),
+            "n_features": len(feature_columns(config)),
             "read_seconds": read_seconds,
             "feature_seconds": round(feature_seconds, 3),
             "total_seconds": _elapsed(began),

@@ -1,0 +1,81 @@
+"""What one day's features read from the warehouse: a bounded amount, whatever the windows.
+
+Instead of the whole ``max(window) + delay`` days of history, a day reads
+
+* its own validated rows and those of its few *boundary days*
+  (``fraud_core.window_state.boundary_days``: at most ``2 * len(windows) + 1`` days), with the
+  labels the source holds now;
+* per-entity totals over the whole days inside each window, for the day's customers, terminals
+  and (customer, terminal) pairs only, computed in the warehouse
+  (``Warehouse.entity_window_totals``).
+
+``fraud_core.window_state.build_day_features`` turns these into exactly the features
+``build_features`` gives on the full history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+from fraud_storage import PARTITION_COLUMN, Warehouse
+from fraud_storage.window_totals import WindowTotalsRequest
+
+from fraud_core.features import FeatureConfig
+from fraud_core.scoring import refresh_labels
+from fraud_core.window_state import (
+    WindowState,
+    boundary_days,
+    state_from_totals,
+    state_windows,
+)
+from fraud_dagster.partitions import day_bounds
+
+
+@dataclass(frozen=True)
+class FeatureInputs:
+    """A day's validated rows, its boundary days' rows and the window state as of the day."""
+
+    day_rows: pd.DataFrame
+    boundary_rows: pd.DataFrame
+    state: WindowState
+
+    @property
+    def rows_read(self) -> int:
+        """Transaction rows read for the day (its own and its boundary days')."""
+        return len(self.day_rows) + len(self.boundary_rows)
+
+
+def day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Contiguous ``[first, end)`` ranges covering ``days`` (one read per range)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] == day:
+            runs[-1] = (runs[-1][0], day + timedelta(days=1))
+        else:
+            runs.append((day, day + timedelta(days=1)))
+    return runs
+
+
+def read_feature_inputs(warehouse: Warehouse, day: date, config: FeatureConfig) -> FeatureInputs:
+    """Read what ``build_day_features`` needs for ``day``: rows of a few days, entity totals."""
+    frames = []
+    for first, end in day_runs([day, *boundary_days(day, config)]):
+        rows = warehouse.read_partitions(warehouse.tables.validated, first, end)
+        if len(rows):
+            # labels arrive days late: take the ones the source holds now, as the totals do
+            labels = warehouse.read_source(day_bounds(first)[0], day_bounds(end)[0])
+            rows = refresh_labels(rows, labels[["transaction_id", "tx_fraud"]])
+            frames.append(rows)
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    windows = state_windows(day, config)
+    totals = warehouse.entity_window_totals(WindowTotalsRequest(**asdict(windows)))
+    state = state_from_totals(day, config, totals.customers, totals.terminals, totals.pairs)
+    if rows is None:
+        empty = warehouse.read_partitions(warehouse.tables.validated, day, day)
+        return FeatureInputs(empty, empty, state)
+    in_day = rows[PARTITION_COLUMN] == day
+    return FeatureInputs(
+        rows[in_day].reset_index(drop=True), rows[~in_day].reset_index(drop=True), state
+    )
