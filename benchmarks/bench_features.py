@@ -14,15 +14,32 @@ Usage::
 
 Peak memory: a background thread samples the process RSS every few milliseconds while each
 engine runs; it is reported relative to the input frame's size (``memory_usage(deep=True)``),
-and for fraud_core also as the *working memory*: the RSS growth minus the output frame, which
-build_features has to allocate whatever it does (keys plus float64/int32 features: 3.3x the input
-at the default windows). ``--tracemalloc`` adds a run under tracemalloc (numpy/pandas buffers).
+against the target of at most 3x, and for fraud_core also as the *working memory*: the RSS
+growth minus the output's new memory, which build_features has to allocate whatever it does.
+
+pandas Copy-on-Write: build_features is timed under ``mode.copy_on_write = True``, pandas 3's
+default behaviour (opt-in on pandas 2.x). With it, the output's key columns share the input's
+memory (the input here is already in time order), so the new memory is the features alone;
+without it the key columns are copied too (output 3.3x the input at the default windows). For
+comparison, build_features also runs without CoW in a child process forked before any
+measurement (so that neither run can reuse memory the other freed), and the two outputs are
+checked to be identical (``--skip-no-cow`` skips it). Each measured run follows a warm-up call
+on 2,000 rows, so that mapping the libraries' code pages does not count as growth, and
+``malloc_trim``, so that no free heap memory left by earlier work is reused unseen. DuckDB runs without CoW, as before.
+``--tracemalloc`` adds a run under tracemalloc (numpy/pandas buffers), ``--stages`` one that
+reports the peak RSS growth during each stage of build_features (where the peak is).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
+import hashlib
+import io
+import multiprocessing
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -31,13 +48,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from memory import peak_rss
+from memory import peak_rss, rss_bytes
 
+import fraud_core.features as features_module
 from fraud_core.features import FeatureConfig, build_features
 
 HANDBOOK = Path("/work/shared/data/fdh/simulated_raw_2018-04-01_2018-09-30.parquet")
 ROWS_PER_CUSTOMER = 356  # the handbook simulator's average over 183 days
 MB = 1024**2
+RSS_TARGET = 3.0  # peak RSS growth during build_features, in input frames
 
 
 def baseline_columns(config: FeatureConfig) -> list[str]:
@@ -160,6 +179,160 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float, dict[str, int]]:
     return out, elapsed, rss
 
 
+def _buffers(col: pd.Series) -> list[np.ndarray]:
+    """The numpy buffers behind a column (values, and the mask of a nullable column)."""
+    arr = col.array
+    attrs = ("_data", "_mask", "_ndarray")
+    return [getattr(arr, a) for a in attrs if isinstance(getattr(arr, a, None), np.ndarray)]
+
+
+def shared_bytes(out: pd.DataFrame, transactions: pd.DataFrame) -> int:
+    """Bytes of ``out``'s buffers that share memory with ``transactions`` (no new memory)."""
+    total = 0
+    for col in out.columns.intersection(transactions.columns):
+        for x, y in zip(_buffers(out[col]), _buffers(transactions[col]), strict=False):
+            if np.shares_memory(x, y):
+                total += x.nbytes
+    return total
+
+
+def release_free_heap() -> None:
+    """Return free malloc memory to the OS (glibc ``malloc_trim``), so that memory freed
+    earlier (making the input, say) is not silently reused by a measured run."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def run_fraud_core(
+    transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int, *, cow: bool
+) -> tuple[pd.DataFrame, float]:
+    """Time build_features with or without pandas Copy-on-Write; print its memory figures."""
+    with pd.option_context("mode.copy_on_write", cow):
+        # warm-up on a few rows: maps the code pages first (a forked child starts without them)
+        build_features(transactions.iloc[:2000], config)
+        release_free_heap()
+        ours, t_ours, rss = timed(lambda: build_features(transactions, config))
+    out_bytes = int(ours.memory_usage(deep=True).sum())
+    new_bytes = out_bytes - shared_bytes(ours, transactions)
+    mode = (
+        "with pandas Copy-on-Write (pandas 3's default; opt-in on pandas 2.x)"
+        if cow
+        else "without Copy-on-Write (pandas 2.x's default)"
+    )
+    shared = (
+        " (the rest shares the input's key columns)" if new_bytes < out_bytes else " (no sharing)"
+    )
+    print(
+        f"fraud_core.build_features {mode}: {t_ours:7.2f} s  ({len(ours.columns) - 7} features "
+        f"incl. the 5 extra); output {out_bytes / MB:,.0f} MiB, of which new memory "
+        f"{new_bytes / MB:,.0f} MiB = {new_bytes / input_bytes:.2f}x input{shared}"
+    )
+    growth = rss["peak"] - rss["start"]
+    ratio = growth / input_bytes
+    print(
+        f"  RSS peak during: +{growth / MB:,.0f} MiB over the {rss['start'] / MB:,.0f} MiB before "
+        f"= {ratio:.2f}x input (target <= {RSS_TARGET:g}x: "
+        f"{'met' if ratio <= RSS_TARGET else 'MISSED'}); process peak {rss['peak'] / MB:,.0f} MiB"
+    )
+    print(
+        f"  peak growth minus the new output: {(growth - new_bytes) / MB:,.0f} MiB = "
+        f"{(growth - new_bytes) / input_bytes:.2f}x input (temporaries alive at the peak; "
+        "--stages shows where it is); process peak / (input + new output) = "
+        f"{rss['peak'] / (input_bytes + new_bytes):.2f} (interpreter and libraries included)"
+    )
+    return ours, t_ours
+
+
+# build_features' stages, in call order (private functions of fraud_core.features)
+STAGES = {
+    "_calendar_features": "calendar",
+    "_customer_features": "customer windows",
+    "_first_use_feature": "first use",
+    "_terminal_features": "terminal windows",
+    "_output_frame": "output frame",
+}
+
+
+def stage_peaks(transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int) -> None:
+    """Extra CoW run printing the peak RSS growth during each stage of build_features."""
+    marks = ["input handling"]  # the stage running now is the last one
+    originals = {name: getattr(features_module, name) for name in STAGES}
+
+    def staged(name: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            marks.append(STAGES[name])
+            try:
+                return originals[name](*args, **kwargs)
+            finally:  # one sample at the end too: a stage may be shorter than the interval
+                peaks[STAGES[name]] = max(peaks.get(STAGES[name], 0), rss_bytes())
+                marks.append("between stages")
+
+        return call
+
+    peaks: dict[str, int] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            stage, rss = marks[-1], rss_bytes()
+            peaks[stage] = max(peaks.get(stage, 0), rss)
+            stop.wait(0.002)
+
+    with pd.option_context("mode.copy_on_write", True):
+        build_features(transactions.iloc[:2000], config)
+        release_free_heap()
+        for name in STAGES:
+            setattr(features_module, name, staged(name))
+        thread = threading.Thread(target=sample, daemon=True)
+        start = rss_bytes()
+        thread.start()
+        try:
+            build_features(transactions, config)
+        finally:
+            stop.set()
+            thread.join()
+            for name, fn in originals.items():
+                setattr(features_module, name, fn)
+    order = ["input handling", *STAGES.values()]
+    print(
+        "  RSS peak growth by stage (extra CoW run), x input: "
+        + ", ".join(f"{s} {(peaks[s] - start) / input_bytes:.2f}" for s in order if s in peaks)
+    )
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """A hash of ``frame``'s columns, dtypes and values (every row)."""
+    h = hashlib.sha256(repr(list(frame.dtypes.items())).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _no_cow_child(
+    conn: Any, transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int
+) -> None:
+    """In a forked child: measure build_features without CoW; send its report and digest."""
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        plain, _ = run_fraud_core(transactions, config, input_bytes, cow=False)
+    conn.send((report.getvalue(), digest(plain)))
+    conn.close()
+
+
+def start_no_cow_run(
+    transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int
+) -> tuple[str, str]:
+    """Run the no-CoW measurement in a child forked now; return its report and digest."""
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_no_cow_child, args=(send, transactions, config, input_bytes))
+    child.start()
+    send.close()
+    report, frame_digest = receive.recv()
+    child.join()
+    return report, frame_digest
+
+
 def compare(
     ours: pd.DataFrame,
     theirs: pd.DataFrame,
@@ -207,7 +380,15 @@ def main() -> None:
     parser.add_argument("--check-sample", type=int, default=50_000, help="rows to compare")
     parser.add_argument("--skip-duckdb", action="store_true", help="time fraud_core only")
     parser.add_argument(
+        "--skip-no-cow",
+        action="store_true",
+        help="skip the comparison run of build_features without pandas Copy-on-Write",
+    )
+    parser.add_argument(
         "--tracemalloc", action="store_true", help="extra fraud_core run under tracemalloc"
+    )
+    parser.add_argument(
+        "--stages", action="store_true", help="extra fraud_core run: peak RSS per stage"
     )
     args = parser.parse_args()
     config = FeatureConfig(
@@ -231,28 +412,16 @@ def main() -> None:
         f"delay {config.label_delay_days} d"
     )
 
-    ours, t_ours, rss = timed(lambda: build_features(transactions, config))
-    out_bytes = int(ours.memory_usage(deep=True).sum())
-    print(
-        f"fraud_core.build_features: {t_ours:7.2f} s  ({len(ours.columns) - 7} features incl. "
-        f"the 5 extra); output {out_bytes / MB:,.0f} MiB"
-    )
-    growth = rss["peak"] - rss["start"]
-    print(
-        f"  RSS peak during: +{growth / MB:,.0f} MiB over the "
-        f"{rss['start'] / MB:,.0f} MiB before = {growth / input_bytes:.2f}x "
-        f"input (the output alone is {out_bytes / input_bytes:.2f}x input); process peak "
-        f"{rss['peak'] / MB:,.0f} MiB"
-    )
-    print(
-        f"  working memory on top of input + output: {(growth - out_bytes) / MB:,.0f} MiB = "
-        f"{(growth - out_bytes) / input_bytes:.2f}x input; process peak / (input + output) = "
-        f"{rss['peak'] / (input_bytes + out_bytes):.2f} (interpreter and libraries included)"
-    )
+    if not args.skip_no_cow:  # first, so that the child starts from the same state
+        no_cow_report, no_cow_digest = start_no_cow_run(transactions, config, input_bytes)
+    ours, t_ours = run_fraud_core(transactions, config, input_bytes, cow=True)
+    if args.stages:
+        stage_peaks(transactions, config, input_bytes)
     if args.tracemalloc:
         gc.collect()
         tracemalloc.start()
-        build_features(transactions, config)
+        with pd.option_context("mode.copy_on_write", True):
+            build_features(transactions, config)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(
@@ -260,17 +429,21 @@ def main() -> None:
             f"{peak / input_bytes:.2f}x input"
         )
 
-    if args.skip_duckdb:
-        return
-    theirs, t_duck, rss = timed(lambda: duckdb_features(transactions, config, args.threads))
-    print(f"duckdb ({args.threads} threads, 14 baseline features): {t_duck:7.2f} s")
-    print(
-        f"  RSS peak during: +{(rss['peak'] - rss['start']) / MB:,.0f} MiB over the "
-        f"{rss['start'] / MB:,.0f} MiB before = {(rss['peak'] - rss['start']) / input_bytes:.2f}x "
-        "input"
-    )
-    print(f"ratio fraud_core / duckdb: {t_ours / t_duck:.3f}")
-    compare(ours, theirs, transactions, baseline_columns(config), args.check_sample)
+    if not args.skip_duckdb:
+        theirs, t_duck, rss = timed(lambda: duckdb_features(transactions, config, args.threads))
+        print(f"duckdb ({args.threads} threads, 14 baseline features): {t_duck:7.2f} s")
+        print(
+            f"  RSS peak during: +{(rss['peak'] - rss['start']) / MB:,.0f} MiB over the "
+            f"{rss['start'] / MB:,.0f} MiB before = "
+            f"{(rss['peak'] - rss['start']) / input_bytes:.2f}x input"
+        )
+        print(f"ratio fraud_core / duckdb: {t_ours / t_duck:.3f}")
+        compare(ours, theirs, transactions, baseline_columns(config), args.check_sample)
+
+    if not args.skip_no_cow:
+        print("for comparison (in a child process forked before the runs above):")
+        print(no_cow_report, end="")
+        print(f"  identical to the Copy-on-Write output: {no_cow_digest == digest(ours)}")
 
 
 if __name__ == "__main__":

@@ -517,3 +517,154 @@ def test_invalid_inputs_raise() -> None:
     bad_customer.iloc[0] = pd.NA
     with pytest.raises(ValueError, match="customer_id has missing"):
         build_features(df.assign(customer_id=bad_customer))
+
+
+# --- memory: key columns shared with the input under Copy-on-Write -----------------------------
+
+
+def _buffers(col: pd.Series) -> list[np.ndarray]:
+    """The numpy buffers behind a column (values, and the mask of a nullable column)."""
+    arr = col.array
+    attrs = ("_data", "_mask", "_ndarray")
+    return [getattr(arr, a) for a in attrs if isinstance(getattr(arr, a, None), np.ndarray)]
+
+
+def _shares_memory(out: pd.DataFrame, df: pd.DataFrame, col: str) -> bool:
+    pairs = list(zip(_buffers(out[col]), _buffers(df[col]), strict=True))
+    assert pairs, col
+    return any(np.shares_memory(x, y) for x, y in pairs)
+
+
+_KEYS_WITH_SCENARIO = [*KEY_COLUMNS, "tx_fraud_scenario"]
+_RANGES = {
+    "whole": {},
+    "slice": {"start": BASE + pd.Timedelta(days=3), "end": BASE + pd.Timedelta(days=7)},
+}
+
+
+@pytest.mark.parametrize("rows", list(_RANGES), ids=list(_RANGES))
+def test_copy_on_write_shares_key_columns_without_coupling(rows: str) -> None:
+    df = _random_transactions(300, days=10, seed=11)
+    df = df.sort_values(["tx_datetime", "transaction_id"]).reset_index(drop=True)
+    with pd.option_context("mode.copy_on_write", True):
+        assert feat._copy_on_write_active()
+        out = build_features(df, **_RANGES[rows])
+        for col in _KEYS_WITH_SCENARIO:
+            assert _shares_memory(out, df, col), col
+        # writing into the output leaves the input alone
+        original = df.copy(deep=True)
+        out.loc[out.index[0], "tx_amount"] = -1.0
+        out.loc[out.index[0], "customer_id"] = -1
+        out.loc[out.index[0], "tx_fraud"] = pd.NA
+        out.loc[out.index[0], "tx_datetime"] = BASE - pd.Timedelta(days=1)
+        assert out["tx_amount"].iloc[0] == -1.0
+        pd.testing.assert_frame_equal(df, original, check_exact=True)
+
+        # and writing into the input leaves the output alone
+        out = build_features(df, **_RANGES[rows])
+        for col in _KEYS_WITH_SCENARIO:
+            assert _shares_memory(out, df, col), col
+        expected = out.copy(deep=True)
+        row = int(np.flatnonzero(df["transaction_id"].to_numpy() == out["transaction_id"][0])[0])
+        fraud = df.loc[row, "tx_fraud"]
+        df.loc[row, "tx_amount"] = -2.0
+        df.loc[row, "terminal_id"] = -2
+        df.loc[row, "tx_fraud"] = 1 if pd.isna(fraud) else pd.NA
+        df.loc[row, "tx_datetime"] = BASE - pd.Timedelta(days=2)
+        assert df.loc[row, "tx_amount"] == -2.0
+        pd.testing.assert_frame_equal(out, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("rows", list(_RANGES), ids=list(_RANGES))
+def test_without_copy_on_write_key_columns_are_copied(rows: str) -> None:
+    df = _random_transactions(300, days=10, seed=12)
+    df = df.sort_values(["tx_datetime", "transaction_id"]).reset_index(drop=True)
+    with pd.option_context("mode.copy_on_write", False):
+        assert not feat._copy_on_write_active()
+        out = build_features(df, **_RANGES[rows])
+    for col in _KEYS_WITH_SCENARIO:
+        assert not _shares_memory(out, df, col), col
+
+
+def test_unordered_input_is_gathered_even_with_copy_on_write() -> None:
+    df = _random_transactions(300, days=10, seed=13)  # shuffled: the output needs a gather
+    with pd.option_context("mode.copy_on_write", True):
+        out = build_features(df)
+    for col in _KEYS_WITH_SCENARIO:
+        assert not _shares_memory(out, df, col), col
+
+
+@pytest.mark.parametrize("rows", list(_RANGES), ids=list(_RANGES))
+@pytest.mark.parametrize("ordered", [True, False], ids=["ordered", "shuffled"])
+def test_features_identical_with_and_without_copy_on_write(rows: str, ordered: bool) -> None:
+    df = _random_transactions(400, days=12, seed=14)
+    if ordered:
+        df = df.sort_values(["tx_datetime", "transaction_id"]).reset_index(drop=True)
+    df["tx_fraud"] = df["tx_fraud"].astype("float64")  # exercises the Int8 conversion too
+    with pd.option_context("mode.copy_on_write", True):
+        with_cow = build_features(df, **_RANGES[rows])
+    with pd.option_context("mode.copy_on_write", False):
+        without = build_features(df, **_RANGES[rows])
+    assert len(with_cow) > 0
+    assert with_cow["tx_fraud"].dtype == "Int8"
+    pd.testing.assert_frame_equal(with_cow, without, check_exact=True)
+
+
+# --- memory: narrower temporaries give the same output -----------------------------------------
+
+
+def _in_range(frame: pd.DataFrame, rows: str) -> pd.DataFrame:
+    bounds = _RANGES[rows]
+    keep = np.ones(len(frame), dtype=bool)
+    if "start" in bounds:
+        keep &= (frame["tx_datetime"] >= bounds["start"]).to_numpy()
+    if "end" in bounds:
+        keep &= (frame["tx_datetime"] < bounds["end"]).to_numpy()
+    return frame[keep].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("rows", list(_RANGES), ids=list(_RANGES))
+@pytest.mark.parametrize("mode", ["time-key", "rank-key"])
+def test_int32_positions_and_counts_give_the_int64_output(
+    rows: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode == "rank-key":
+        monkeypatch.setattr(feat._Timeline, "time_key_fits", lambda self, ngroups: False)
+    monkeypatch.setattr(feat, "_CHUNK", 97)
+    # many entities (codes far beyond int8/int16), shuffled input, unknown labels
+    df = _random_transactions(4000, days=40, n_customers=700, n_terminals=1300, seed=16)
+    df["customer_id"] *= 5_000_000  # sparse ids: factorized codes instead of id offsets
+    assert feat._narrow_positions(np.arange(5), 5).dtype == np.int32
+    narrow = build_features(df, **_RANGES[rows])
+    monkeypatch.setattr(feat, "_MAX_INT32_ROWS", 0)  # int64 positions and label counts
+    assert feat._narrow_positions(np.arange(5), 5).dtype == np.int64
+    wide = build_features(df, **_RANGES[rows])
+    assert len(narrow) > 0
+    pd.testing.assert_frame_equal(narrow, wide, check_exact=True)
+    _assert_features_equal(
+        narrow, _reference(df, FeatureConfig()).pipe(_in_range, rows), FeatureConfig()
+    )
+
+
+def test_time_column_is_read_in_place_not_copied() -> None:
+    df = _random_transactions(60, days=3, seed=17)
+    col = df["tx_datetime"]
+    stored = col.array._ndarray
+    view = feat._time_ns(col, copy=False)
+    assert np.shares_memory(view, stored)
+    assert not view.flags.writeable  # the caller's data: never written through
+    copied = feat._time_ns(col)
+    assert not np.shares_memory(copied, stored)
+    assert copied.flags.writeable
+    np.testing.assert_array_equal(view, copied)
+    # other units are converted to nanoseconds, a new array
+    micro = col.dt.as_unit("us")
+    converted = feat._time_ns(micro, copy=False)
+    assert not np.shares_memory(converted, micro.array._ndarray)
+    np.testing.assert_array_equal(converted, copied)
+    original = df.copy(deep=True)
+    out = build_features(df)
+    pd.testing.assert_frame_equal(df, original, check_exact=True)  # the input is left alone
+    out_micro = build_features(df.assign(tx_datetime=micro))
+    feats = feature_columns()
+    pd.testing.assert_frame_equal(out[feats], out_micro[feats], check_exact=True)

@@ -61,8 +61,17 @@ stable counting sort of the time-ordered rows, window bounds by ``np.searchsorte
 ``entity * span + time`` int64 key (``entity * n + time rank`` when that would overflow) and
 prefix sums: amounts and their squares centred per entity (precise sums and a stable variance
 at any table size), label counts in integers (exact counts and risks). Output rows are
-processed in cache-sized chunks so that the temporaries stay small; memory is about the output
-plus ~0.5x the input.
+processed in cache-sized chunks so that the temporaries stay small.
+
+Memory: a feature column takes memory only once written, so the stages are ordered to keep few
+whole-table temporaries alive beside written columns, each freed after its last use: the time
+column is read in place when it holds nanoseconds, row positions are int32 (up to 2**31 - 1
+rows), and the first-use sort runs before the terminal windows. At the peak, in the terminal
+windows, the temporaries take about 20 bytes a row (the terminals' order, search key and two
+label prefix sums), plus the sort permutation and a sorted copy of the time when the input was
+not in (time, id) order. Under pandas Copy-on-Write (the default from pandas 3.0) the output's
+key columns share the input's memory when the input is already in (time, id) order, so
+only the features are new memory; otherwise they are copied, after the temporaries are freed.
 """
 
 from __future__ import annotations
@@ -198,13 +207,25 @@ def _to_utc_ns(value: pd.Timestamp | datetime) -> int:
     return int(ts.as_unit("ns").value)
 
 
-def _time_ns(col: pd.Series) -> np.ndarray:
+def _time_ns(col: pd.Series, *, copy: bool = True) -> np.ndarray:
+    """The column as int64 nanoseconds since the epoch (tz-aware: UTC; naive: read as UTC).
+
+    A new array by default. With ``copy=False``, a read-only view of the column's memory when
+    it already holds nanoseconds (the usual case): no copy of the input's time column.
+    """
     if not pd.api.types.is_datetime64_any_dtype(col.dtype):
         raise ValueError(f"{TX_DATETIME} must be a datetime column, got dtype {col.dtype}")
-    idx = pd.DatetimeIndex(col).as_unit("ns")  # tz-aware: UTC epoch; naive: read as UTC
+    idx = pd.DatetimeIndex(col)  # shares the column's memory
+    if idx.unit != "ns":
+        idx = idx.as_unit("ns")  # a converted copy
     if idx.hasnans:
         raise ValueError(f"{TX_DATETIME} has missing values")
-    return np.asarray(idx.asi8, dtype=np.int64)
+    t = np.asarray(idx.asi8, dtype=np.int64)
+    if copy:
+        return t.copy()
+    t = t.view()
+    t.flags.writeable = False  # may be the caller's data
+    return t
 
 
 def _entity_codes(col: pd.Series, name: str) -> tuple[np.ndarray, int]:
@@ -292,12 +313,33 @@ class _Timeline:
         return ngroups * self.span_units < 2**62
 
 
-class _Entity:
-    """One entity's rows in (entity, time, id) order, with window bounds for the output rows."""
+_MAX_INT32_ROWS = 2**31 - 1  # up to this many rows, row positions and counts fit in int32
 
-    def __init__(self, tl: _Timeline, codes: np.ndarray, ngroups: int) -> None:
+
+def _narrow_positions(positions: np.ndarray, n_rows: int) -> np.ndarray:
+    """Positions of rows of an ``n_rows`` table as int32 when they fit (half int64's memory)."""
+    return positions.astype(np.int32) if n_rows <= _MAX_INT32_ROWS else positions
+
+
+class _Entity:
+    """One entity's rows in (entity, time, id) order, with window bounds for the output rows.
+
+    ``order`` and ``codes_s`` are ``_group_order``'s result. The sorted codes are kept only when
+    needed: by the caller (``keep_codes``) or by the window searches (rank keys); a time key
+    alone answers ``after`` (8 bytes a row less while the windows run).
+    """
+
+    def __init__(
+        self,
+        tl: _Timeline,
+        order: np.ndarray,
+        codes_s: np.ndarray,
+        ngroups: int,
+        *,
+        keep_codes: bool = True,
+    ) -> None:
         self.tl = tl
-        order, self.codes_s = _group_order(codes, ngroups)
+        order = _narrow_positions(order, tl.n)
         self.order = order
         self.ks = None if tl.full else np.flatnonzero((order >= tl.a) & (order < tl.b))
         self.by_time = tl.time_key_fits(ngroups)
@@ -305,11 +347,12 @@ class _Entity:
             key = tl.t[order]
             key -= tl.t0
             key //= tl.unit
-            key += self.codes_s * tl.span_units
+            key += codes_s * tl.span_units
         else:  # key = entity * n + rank in time order
-            key = self.codes_s * tl.n
+            key = codes_s * tl.n
             key += order
         self.key = key
+        self.codes_s = codes_s if keep_codes or not self.by_time else None
 
     def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (positions in entity order, positions in the output) of the output rows."""
@@ -317,10 +360,11 @@ class _Entity:
         for s in range(0, n_query, _CHUNK):
             e = min(s + _CHUNK, n_query)
             if self.ks is None:
-                yield np.arange(s, e), self.order[s:e]
+                ks, dest = np.arange(s, e), self.order[s:e]
             else:
                 ks = self.ks[s:e]
-                yield ks, self.order[ks] - self.tl.a
+                dest = self.order[ks] - self.tl.a
+            yield ks, dest.astype(np.intp)  # it indexes several columns: convert once
 
     def after(self, ks: np.ndarray, offset_ns: int) -> np.ndarray:
         """Per row: the first position (entity order) of its entity with time > t - offset."""
@@ -369,7 +413,7 @@ def _customer_features(
     config: FeatureConfig,
     out: dict[str, np.ndarray],
 ) -> None:
-    ent = _Entity(tl, codes, ngroups)
+    ent = _Entity(tl, *_group_order(codes, ngroups), ngroups)
     # centre amounts per customer, and their squares too: every prefix sum returns to ~0 at
     # the end of each customer, so it stays small (precise window sums, stable variance)
     counts = np.maximum(np.bincount(codes, minlength=ngroups), 1)
@@ -421,19 +465,60 @@ def _customer_features(
         since_out[dest] = ent.previous_gap_ns(ks, cap_ns) / _NS_PER_SECOND
 
 
-def _terminal_features(
+def _first_use_feature(
     tl: _Timeline,
-    codes: np.ndarray,
-    ngroups: int,
-    known: np.ndarray,
-    fraud: np.ndarray,
+    customer_codes: np.ndarray,
+    customer_ngroups: int,
+    terminal_order: np.ndarray,
+    terminal_codes_s: np.ndarray,
     config: FeatureConfig,
     out: dict[str, np.ndarray],
-) -> np.ndarray:
-    ent = _Entity(tl, codes, ngroups)
-    count_dtype = np.int32 if tl.n < 2**31 - 1 else np.int64
-    cs_known = _prefix(known[ent.order], count_dtype)
-    cs_fraud = _prefix(fraud[ent.order], count_dtype)
+) -> None:
+    """``customer_terminal_first_use``, from the terminals' ``_group_order`` (time order kept)."""
+    # (customer, terminal, time, id) order: stable customer sort of the terminal order
+    by_terminal = customer_codes[terminal_order]
+    inner, cust_sorted = _group_order(by_terminal, customer_ngroups)
+    del by_terminal
+    first_out = out["customer_terminal_first_use"]
+    lookback_ns = lookback_days(config) * _NS_PER_DAY
+    for s in range(0, tl.n, _CHUNK):
+        lo = max(s - 1, 0)  # with the previous row for comparison
+        chunk = inner[lo : s + _CHUNK]  # positions in the terminal order
+        rows = terminal_order[chunk]
+        cust = cust_sorted[lo : s + _CHUNK]
+        term = terminal_codes_s[chunk]
+        t = tl.t[rows]
+        seen = (cust[1:] == cust[:-1]) & (term[1:] == term[:-1]) & (t[1:] - t[:-1] < lookback_ns)
+        first = np.ones(len(rows), dtype=np.int8)
+        first[1:][seen] = 0
+        if s > 0:  # the first row was only there for comparison
+            rows, first = rows[1:], first[1:]
+        if tl.full:
+            first_out[rows] = first
+        else:
+            sel = (rows >= tl.a) & (rows < tl.b)
+            first_out[rows[sel] - tl.a] = first[sel]
+
+
+def _label_prefix_sums(labels: pd.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums, in ``order``, of the labelled and of the fraudulent transactions.
+
+    ``labels`` is ``tx_fraud`` in time order (``<NA>``: not labelled). int32 when every count
+    fits; the boolean masks are freed on return.
+    """
+    known = labels.notna().to_numpy()
+    fraud = (labels.fillna(0).to_numpy() != 0) & known
+    count_dtype = np.int32 if len(order) <= _MAX_INT32_ROWS else np.int64
+    return _prefix(known[order], count_dtype), _prefix(fraud[order], count_dtype)
+
+
+def _terminal_features(
+    ent: _Entity,
+    labels: pd.Series,
+    config: FeatureConfig,
+    out: dict[str, np.ndarray],
+) -> None:
+    cs_known, cs_fraud = _label_prefix_sums(labels, ent.order)
     d = config.label_delay_days
     windows = config.windows_days
     nb_out = [out[f"terminal_id_nb_tx_{n}day_window"] for n in windows]
@@ -449,40 +534,6 @@ def _terminal_features(
             n_known = known_hi - cs_known[lo]
             n_fraud = fraud_hi - cs_fraud[lo]
             risk[dest] = np.divide(n_fraud, n_known, out=np.zeros(len(ks)), where=n_known > 0)
-    return ent.order
-
-
-def _first_use_feature(
-    tl: _Timeline,
-    customer_codes: np.ndarray,
-    customer_ngroups: int,
-    terminal_codes: np.ndarray,
-    terminal_order: np.ndarray,
-    config: FeatureConfig,
-    out: dict[str, np.ndarray],
-) -> None:
-    # (customer, terminal, time, id) order: stable customer sort of the terminal order
-    inner, cust_sorted = _group_order(customer_codes[terminal_order], customer_ngroups)
-    order = terminal_order[inner]
-    del inner
-    first_out = out["customer_terminal_first_use"]
-    lookback_ns = lookback_days(config) * _NS_PER_DAY
-    for s in range(0, tl.n, _CHUNK):
-        lo = max(s - 1, 0)  # with the previous row for comparison
-        rows = order[lo : s + _CHUNK]
-        cust = cust_sorted[lo : s + _CHUNK]
-        term = terminal_codes[rows]
-        t = tl.t[rows]
-        seen = (cust[1:] == cust[:-1]) & (term[1:] == term[:-1]) & (t[1:] - t[:-1] < lookback_ns)
-        first = np.ones(len(rows), dtype=np.int8)
-        first[1:][seen] = 0
-        if s > 0:  # the first row was only there for comparison
-            rows, first = rows[1:], first[1:]
-        if tl.full:
-            first_out[rows] = first
-        else:
-            sel = (rows >= tl.a) & (rows < tl.b)
-            first_out[rows[sel] - tl.a] = first[sel]
 
 
 def _calendar_features(t_out: np.ndarray, out: dict[str, np.ndarray]) -> None:
@@ -525,7 +576,7 @@ def build_features(
     if len(transactions) == 0:
         return _empty_output(transactions, config)
 
-    t = _time_ns(transactions[TX_DATETIME])
+    t = _time_ns(transactions[TX_DATETIME], copy=False)
     order = _time_order(transactions, t)
     if order is not None:
         t = t[order]
@@ -541,27 +592,38 @@ def build_features(
     amount = column(TX_AMOUNT).to_numpy(dtype=np.float64)
     if not np.isfinite(amount).all():
         raise ValueError(f"{TX_AMOUNT} has missing or infinite values")
-    labels = column(TX_FRAUD)
-    known = labels.notna().to_numpy()
-    fraud = (labels.fillna(0).to_numpy() != 0) & known
-    del labels
 
     tl = _Timeline(t, a, b, lookback_days(config) * _NS_PER_DAY)
     out_len = b - a
     features = {name: np.empty(out_len, dtype=dt) for name, dt in _feature_dtypes(config).items()}
 
+    # stage order and the dels bound peak memory (module docstring): first use before the
+    # terminal windows, each whole-table temporary freed after its last use
     _calendar_features(t[a:b], features)
 
     cust_codes, cust_n = _entity_codes(column(CUSTOMER_ID), CUSTOMER_ID)
     _customer_features(tl, cust_codes, cust_n, amount, config, features)
     del amount
+
     term_codes, term_n = _entity_codes(column(TERMINAL_ID), TERMINAL_ID)
-    term_order = _terminal_features(tl, term_codes, term_n, known, fraud, config, features)
-    del known, fraud
-    _first_use_feature(tl, cust_codes, cust_n, term_codes, term_order, config, features)
-    del term_order, cust_codes, term_codes, tl, t
+    term_order, term_codes_s = _group_order(term_codes, term_n)
+    del term_codes
+    _first_use_feature(tl, cust_codes, cust_n, term_order, term_codes_s, config, features)
+    del cust_codes
+
+    terminals = _Entity(tl, term_order, term_codes_s, term_n, keep_codes=False)
+    del term_order, term_codes_s  # the entity holds what the windows need
+    _terminal_features(terminals, column(TX_FRAUD), config, features)
+    del terminals, tl, t
 
     return _output_frame(transactions, order, a, b, features, config)
+
+
+def _copy_on_write_active() -> bool:
+    """Whether pandas Copy-on-Write is in force (always from pandas 3.0; opt-in on 2.x)."""
+    if int(pd.__version__.split(".", 1)[0]) >= 3:
+        return True
+    return pd.get_option("mode.copy_on_write") is True  # "warn" only warns: no CoW
 
 
 def _output_frame(
@@ -572,20 +634,32 @@ def _output_frame(
     features: dict[str, np.ndarray],
     config: FeatureConfig,
 ) -> pd.DataFrame:
-    """The key columns of rows [a, b) of the (time, id) order plus ``features`` (consumed)."""
+    """The key columns of rows [a, b) of the (time, id) order plus ``features`` (consumed).
+
+    When the input is already in (time, id) order and pandas Copy-on-Write is active, the key
+    columns share their memory with ``transactions`` (no copy): CoW copies a shared column on
+    the first write to either frame, so neither can change the other. Without CoW they are
+    copied, and when the input had to be sorted they are gathered into new arrays either way.
+    """
     key_cols = [*KEY_COLUMNS, *([TX_FRAUD_SCENARIO] if TX_FRAUD_SCENARIO in transactions else [])]
+    share = order is None and _copy_on_write_active()
+    index = pd.RangeIndex(b - a)
     data: dict[str, object] = {}
     for name in key_cols:
-        values = transactions[name].array
-        if order is not None:
-            values = values.take(order[a:b])
-        elif a == 0 and b == len(transactions):
-            values = values.copy()
+        if share:
+            # a Series view: pandas tracks the reference, which is what makes sharing safe
+            values = transactions[name].iloc[a:b].set_axis(index)
         else:
-            values = values[a:b].copy()
+            values = transactions[name].array
+            if order is not None:
+                values = values.take(order[a:b])
+            elif a == 0 and b == len(transactions):
+                values = values.copy()
+            else:
+                values = values[a:b].copy()
         if name == TX_FRAUD and values.dtype != "Int8":
-            values = pd.array(values, dtype="Int8")
+            values = pd.array(values, dtype="Int8")  # a conversion: copies
         data[name] = values
     for name in _engineered_columns(config):
         data[name] = features.pop(name)
-    return pd.DataFrame(data, copy=False)
+    return pd.DataFrame(data, index=index, copy=False)
