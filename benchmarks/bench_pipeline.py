@@ -8,11 +8,11 @@ terminals within reach of a customer; its daily rate averages 2 transactions per
 the days the run needs, windows ``(1, 7)`` and label delay 1 day, so a day's feature lookback is
 8 days.
 
-Per day size N, untimed preparation: seeding the source, ``raw_customer_transactions`` for the 8
-lookback days (and, at the smallest size only, the transformed days and the model it trains,
+Per day size N, untimed preparation: seeding the source, ``raw_customer_transactions`` and
+``matured_terminal_labels`` for the 8 lookback days (and, at the smallest size only, the transformed days and the model it trains,
 plus one warm-up day of scores and report: the promoted model is shared by the larger sizes,
 whose features have the same columns). Then the day itself, one asset per ``dg.materialize``
-call: ``raw_customer_transactions``,
+call: ``raw_customer_transactions``, ``matured_terminal_labels``,
 ``transformed_transactions``, ``fraud_scores``, ``daily_fraud_report``. For each asset it records
 
 * wall time of the ``dg.materialize`` call (Dagster run, resources, event log, checks included);
@@ -69,6 +69,7 @@ CORE_FUNCTIONS = (
     "build_day_features",
     "refresh_labels",
     "state_from_totals",
+    "terminal_label_totals",
     "feature_columns",
     "train_model",
     "validation_metrics",
@@ -91,6 +92,7 @@ IO_METHODS = (
 )
 DAILY_ASSETS = (
     "raw_customer_transactions",
+    "matured_terminal_labels",
     "transformed_transactions",
     "fraud_scores",
     "daily_fraud_report",
@@ -215,6 +217,7 @@ def run_size(per_day: int, root: Path, model_root: Path, train: bool) -> dict[st
         day = first
         while day < DAY:
             materialize(resources, instance, "raw_customer_transactions", day)
+            materialize(resources, instance, "matured_terminal_labels", day)
             day += timedelta(days=1)
         out["prep"]["raw_history_s"] = time.perf_counter() - began
         if train:
@@ -227,7 +230,7 @@ def run_size(per_day: int, root: Path, model_root: Path, train: bool) -> dict[st
             out["prep"]["train"] = model
             out["prep"]["train_history_s"] = time.perf_counter() - began
             # warm-up (imports, font cache): the last two assets once on the day before
-            for asset in DAILY_ASSETS[2:]:
+            for asset in DAILY_ASSETS[3:]:
                 materialize(resources, instance, asset, DAY - timedelta(days=1))
         for asset in DAILY_ASSETS:
             m = materialize(resources, instance, asset, DAY)
@@ -288,7 +291,10 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
     )
     for ax, r in zip(axes[:n], results, strict=True):
         names = [
-            m["asset"].replace("_customer_transactions", "").replace("_transactions", "")
+            m["asset"]
+            .replace("_customer_transactions", "")
+            .replace("_transactions", "")
+            .replace("matured_terminal_", "")
             for m in r["assets"]
         ]
         bottom = [0.0] * len(names)

@@ -17,7 +17,8 @@ ROOT = LOCATION.parents[1]
 DG = str(Path(sys.executable).with_name("dg"))
 EXPECTED_DEPS = {
     "raw_customer_transactions": set(),
-    "transformed_transactions": {"raw_customer_transactions"},
+    "matured_terminal_labels": {"raw_customer_transactions"},
+    "transformed_transactions": {"raw_customer_transactions", "matured_terminal_labels"},
     "fraud_detection_model": {"transformed_transactions"},
     "fraud_scores": {"fraud_detection_model", "transformed_transactions"},
     "daily_fraud_report": {"fraud_scores"},
@@ -31,6 +32,7 @@ MONITORING_DEPS = {
 """The monitoring location's assets: in the workspace they hang off this location's assets."""
 EXPECTED_KINDS = {
     "raw_customer_transactions": {"snowflake", "python"},
+    "matured_terminal_labels": {"snowflake", "python"},
     "transformed_transactions": {"python", "pandas"},
     "fraud_detection_model": {"python", "machine-learning"},
     "fraud_scores": {"snowflake", "python"},
@@ -54,7 +56,7 @@ def test_dg_check_defs_passes_in_the_location_and_the_workspace(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_dg_list_defs_shows_the_five_assets_with_their_deps_and_kinds(tmp_path: Path) -> None:
+def test_dg_list_defs_shows_the_assets_with_their_deps_and_kinds(tmp_path: Path) -> None:
     out = subprocess.run(
         [DG, "list", "defs", "--json"],
         cwd=LOCATION,

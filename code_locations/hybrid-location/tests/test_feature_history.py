@@ -2,7 +2,8 @@
 
 On both engines: after late labels change the source, the features the asset stores for a day
 equal ``build_features`` over the whole ``max(window) + delay`` days of validated history with
-the labels the source holds now (integers exactly, floats to 1e-9).
+the labels the source holds when the day's label counts were materialized (integers exactly,
+floats to 1e-9 relative, 1e-12 absolute for values that are rounding noise around 0).
 """
 
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ import pytest
 
 from fraud_core.features import build_features, feature_columns
 from fraud_core.scoring import refresh_labels
+from fraud_core.window_state import labels_due_days, labels_due_on
 from hybrid_location.defs import assets as a
 from hybrid_location.feature_inputs import day_runs, read_feature_inputs
 
@@ -49,6 +51,21 @@ def _full_recomputation(wh, day: date, settings) -> pd.DataFrame:
     )
 
 
+def _run(resources: dict[str, Any], instance, selection: list, day: date):
+    return dg.materialize(
+        a.PIPELINE_ASSETS,
+        selection=selection,
+        partition_key=day.isoformat(),
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    return " ".join(e.step_failure_data.error.message for e in result.get_step_failure_events())
+
+
 def _assert_same_features(got: pd.DataFrame, want: pd.DataFrame, columns: list[str]) -> None:
     got = got.sort_values("transaction_id").reset_index(drop=True)
     want = want.sort_values("transaction_id").reset_index(drop=True)
@@ -56,7 +73,7 @@ def _assert_same_features(got: pd.DataFrame, want: pd.DataFrame, columns: list[s
     for column in columns:
         a, b = got[column].to_numpy(dtype=float), want[column].to_numpy(dtype=float)
         if want[column].dtype.kind == "f":
-            np.testing.assert_allclose(a, b, rtol=1e-9, atol=0, err_msg=column)
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=column)
         else:
             np.testing.assert_array_equal(a, b, err_msg=column)
 
@@ -93,13 +110,13 @@ def test_stored_features_equal_the_full_recomputation_after_late_labels(
     source.loc[late, "tx_fraud"] = 1
     wh.load_source(source.rename(columns=str.upper), replace=True)
 
-    dg.materialize(
-        a.PIPELINE_ASSETS,
-        selection=[a.transformed_transactions],
-        partition_key=DAY.isoformat(),
-        resources=resources,
-        instance=instance,
-    )
+    early = _run(resources, instance, [a.transformed_transactions], DAY)
+    assert not early.success  # the label counts it reads are not there yet: a clear failure
+    assert "needs matured_terminal_labels" in _failure(early)
+    due = labels_due_days(DAY, settings.feature_config())
+    for day in due:
+        _run(resources, instance, [a.matured_terminal_labels], day)
+    assert _run(resources, instance, [a.transformed_transactions], DAY).success
     stored = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
     want = _full_recomputation(wh, DAY, settings)
     columns = feature_columns(settings.feature_config())
@@ -114,6 +131,26 @@ def test_stored_features_equal_the_full_recomputation_after_late_labels(
     risk = "terminal_id_risk_7day_window"
     with pytest.raises(AssertionError):
         _assert_same_features(stored, stale, [risk])
+
+    # labels count as of the day they were due (point in time): a label changed after that is
+    # not seen until its due day's label counts are materialized again (as a backfill does)
+    later = source.index[
+        (source["tx_datetime"].dt.date == relabel_day)
+        & source["terminal_id"].isin(today_terminals)
+        & (source["tx_fraud"] == 0)
+    ][:40]
+    source.loc[later, "tx_fraud"] = 1
+    wh.load_source(source.rename(columns=str.upper), replace=True)
+    assert _run(resources, instance, [a.transformed_transactions], DAY).success
+    again = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
+    _assert_same_features(again, stored, columns)
+    with pytest.raises(AssertionError):
+        _assert_same_features(again, _full_recomputation(wh, DAY, settings), [risk])
+    relabel_due = labels_due_on(relabel_day, settings.feature_config())
+    _run(resources, instance, [a.matured_terminal_labels], relabel_due)
+    assert _run(resources, instance, [a.transformed_transactions], DAY).success
+    refreshed = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
+    _assert_same_features(refreshed, _full_recomputation(wh, DAY, settings), columns)
 
     # and it read only the day and its boundary days, not the whole lookback
     inputs = read_feature_inputs(wh, DAY, settings.feature_config())

@@ -55,7 +55,7 @@ def test_whole_graph_two_days_then_rerun_replaces(
 
     before = {role: _counts(resources, role) for role in ("validated", "transformed", "scores")}
     for _ in range(2):
-        _materialize(ALL[:2], resources, instance, DAY)
+        _materialize(ALL[:3], resources, instance, DAY)
         _materialize([a.fraud_scores, a.daily_fraud_report], resources, instance, DAY)
     after = {role: _counts(resources, role) for role in ("validated", "transformed", "scores")}
     assert after == before  # re-running a day replaces its rows, never duplicates them

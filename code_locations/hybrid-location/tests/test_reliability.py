@@ -236,6 +236,7 @@ def test_a_backfill_in_any_order_equals_day_by_day_runs(pipeline: Pipeline, tmp_
     with dg.instance_for_test() as instance:
         for selection, targets in (
             ([a.raw_customer_transactions], days),
+            ([a.matured_terminal_labels], days),
             ([a.transformed_transactions], scored),
             ([a.fraud_scores], scored),
             ([a.daily_fraud_report], scored),

@@ -21,8 +21,11 @@ from fraud_core.window_state import (
     build_day_features,
     build_state,
     daily_aggregates,
+    labels_due_days,
+    labels_due_on,
     state_from_totals,
     state_windows,
+    terminal_label_totals,
 )
 
 DAY_NS = 86_400 * 10**9
@@ -306,3 +309,28 @@ def test_state_from_totals_rejects_missing_columns_and_duplicate_ids() -> None:
         state_from_totals(day, config, good.drop(columns="amount_sq_sum_3d"), terminals, pairs)
     with pytest.raises(ValueError, match="one row per"):
         state_from_totals(day, config, pd.concat([good, good]), terminals, pairs)
+
+
+def test_labels_are_due_the_first_day_a_whole_terminal_window_day_counts_them() -> None:
+    config = FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7)
+    day = date(2024, 3, 31)
+    windows = state_windows(day, config)
+    due = labels_due_days(day, config)
+    last_whole = windows.terminal_end - timedelta(days=1)
+    assert labels_due_on(last_whole, config) == day == due[-1]
+    assert due[0] == labels_due_on(windows.terminal_windows["30d"], config)
+    assert len(due) == 29  # the whole days of the 30-day window
+    assert labels_due_days(day, FeatureConfig(windows_days=(1,), label_delay_days=3)) == []
+
+
+def test_terminal_label_totals_are_the_days_terminal_aggregates() -> None:
+    df = _random_transactions(800, days=6, seed=6)
+    day = FIRST_DAY + timedelta(days=4)
+    rows = _rows_of(df, [day])
+    got = terminal_label_totals(rows, day).set_index("terminal_id")
+    want = daily_aggregates(rows, day).terminals
+    pd.testing.assert_frame_equal(got, want)
+    assert got["nb_labelled"].sum() == rows["tx_fraud"].notna().sum()
+    assert got["nb_fraud"].sum() == (rows["tx_fraud"] == 1).sum()
+    with pytest.raises(ValueError, match="UTC day"):
+        terminal_label_totals(df, day)

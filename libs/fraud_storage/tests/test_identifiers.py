@@ -116,6 +116,7 @@ def test_table_names_defaults_and_from_strings() -> None:
     assert "source" not in outputs
     assert {
         "rejected": "FRAUD.REJECTED_TRANSACTIONS",
+        "terminal_labels": "FRAUD.MATURED_TERMINAL_LABELS",
         "transformed": "FRAUD.TRANSFORMED_TRANSACTIONS",
         "scores": "FRAUD.FRAUD_SCORES",
         "report": "FRAUD.DAILY_FRAUD_REPORT",

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from fraud_storage.warehouse import WarehouseError
-from fraud_storage.window_totals import LAST_SEEN, WindowTotalsRequest
+from fraud_storage.warehouse import date_column
+from fraud_storage.window_totals import LAST_SEEN, TRANSACTION_DAY, WindowTotalsRequest
 
 FIRST = date(2024, 4, 1)
 DAY = FIRST + timedelta(days=9)
@@ -42,19 +42,38 @@ def source_rows(n_days: int = 10, per_day: int = 30, seed: int = 0) -> pd.DataFr
 
 
 def validated_partitions(warehouse, source: pd.DataFrame) -> pd.DataFrame:
-    """Write each day's rows as validated, labels unknown at ingestion; return them all."""
-    rows = source.rename(columns=str.lower).assign(tx_fraud=pd.array([pd.NA] * len(source), "Int8"))
+    """Write each day's rows as validated; return them all with their day."""
+    rows = source.rename(columns=str.lower)
     day = rows["tx_datetime"].dt.date
     for k in sorted(day.unique()):
         warehouse.replace_partition(warehouse.tables.validated, rows[day == k], k)
     return rows.assign(_k=day)
 
 
-def expected(rows: pd.DataFrame, source: pd.DataFrame, request: WindowTotalsRequest) -> dict:
-    """The totals in pandas: validated rows, source labels (0/1, else unknown)."""
-    label = source.set_index("TRANSACTION_ID")["TX_FRAUD"]
-    label = pd.to_numeric(label, errors="coerce").where(lambda s: s.isin([0, 1]))
-    rows = rows.assign(_label=rows["transaction_id"].map(label))
+def label_partitions(warehouse, rows: pd.DataFrame, maturity_days: int = 3) -> pd.DataFrame:
+    """Write per-terminal counts of each transaction day k into partition k + maturity_days."""
+    label = rows["tx_fraud"].where(rows["tx_fraud"].isin([0, 1]))
+    counts = (
+        rows.assign(nb_labelled=label.notna(), nb_fraud=label == 1)
+        .groupby(["_k", "terminal_id"])
+        .agg(
+            nb_tx=("tx_amount", "size"),
+            nb_labelled=("nb_labelled", "sum"),
+            nb_fraud=("nb_fraud", "sum"),
+        )
+        .reset_index()
+    )
+    for k, part in counts.groupby("_k"):
+        frame = part.drop(columns="_k").reset_index(drop=True)
+        frame[TRANSACTION_DAY] = date_column(k, frame.index)
+        warehouse.replace_partition(
+            warehouse.tables.terminal_labels, frame, k + timedelta(days=maturity_days)
+        )
+    return counts
+
+
+def expected(rows: pd.DataFrame, counts: pd.DataFrame, request: WindowTotalsRequest) -> dict:
+    """The totals in pandas: customers and pairs from the rows, terminals from the counts."""
     today = rows[rows["_k"] == request.day]
     hist = rows[(rows["_k"] >= request.lookback_start) & (rows["_k"] < request.day)]
     cust = hist[hist["customer_id"].isin(today["customer_id"])]
@@ -66,16 +85,17 @@ def expected(rows: pd.DataFrame, source: pd.DataFrame, request: WindowTotalsRequ
         customers[f"amount_sq_sum_{s}"] = (
             (part["tx_amount"] ** 2).groupby(part["customer_id"]).sum()
         )
-    term = hist[hist["terminal_id"].isin(today["terminal_id"])]
-    term = term[term["_k"] < request.terminal_end]
+    term = counts[counts["terminal_id"].isin(today["terminal_id"])]
+    term = term[
+        (term["_k"] < request.terminal_end) & (term["_k"] >= min(request.terminal_windows.values()))
+    ]
     terminals = pd.DataFrame(
         index=pd.Index(sorted(term["terminal_id"].unique()), name="terminal_id")
     )
     for s, first in request.terminal_windows.items():
-        part = term[term["_k"] >= first]
-        terminals[f"nb_tx_{s}"] = part.groupby("terminal_id").size()
-        terminals[f"nb_labelled_{s}"] = part["_label"].notna().groupby(part["terminal_id"]).sum()
-        terminals[f"nb_fraud_{s}"] = (part["_label"] == 1).groupby(part["terminal_id"]).sum()
+        part = term[term["_k"] >= first].groupby("terminal_id")
+        for count in ("nb_tx", "nb_labelled", "nb_fraud"):
+            terminals[f"{count}_{s}"] = part[count].sum()
     pairs = hist.merge(today[["customer_id", "terminal_id"]].drop_duplicates())
     pairs = pairs.groupby(["customer_id", "terminal_id"])["tx_datetime"].max().rename(LAST_SEEN)
     return {
@@ -97,47 +117,40 @@ def _compare(got: pd.DataFrame, want: pd.DataFrame, key: list[str]) -> None:
             np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-12, err_msg=column)
 
 
-def test_totals_cover_whole_days_of_the_days_entities_with_source_labels(make_warehouse) -> None:
+def test_totals_cover_whole_days_of_the_days_entities(make_warehouse) -> None:
     warehouse = make_warehouse()
-    source = source_rows()
-    warehouse.load_source(source)
-    rows = validated_partitions(warehouse, source)
+    rows = validated_partitions(warehouse, source_rows())
+    counts = label_partitions(warehouse, rows)
     totals = warehouse.entity_window_totals(REQUEST)
-    want = expected(rows, source, REQUEST)
+    want = expected(rows, counts, REQUEST)
     _compare(totals.customers, want["customers"], ["customer_id"])
     _compare(totals.terminals, want["terminals"], ["terminal_id"])
     _compare(totals.pairs, want["pairs"], ["customer_id", "terminal_id"])
-    assert (totals.terminals.filter(like="nb_labelled").to_numpy() > 0).any()
+    assert (totals.terminals.filter(like="nb_fraud").to_numpy() > 0).any()
+    assert len(totals.customers) < rows["customer_id"].nunique() or len(totals.pairs) < len(
+        rows[["customer_id", "terminal_id"]].drop_duplicates()
+    )  # only the day's entities
 
 
-def test_a_label_arriving_late_in_the_source_changes_the_terminal_counts(make_warehouse) -> None:
+def test_terminal_counts_come_from_the_matured_label_table(make_warehouse) -> None:
     warehouse = make_warehouse()
-    source = source_rows(seed=1)
-    source.loc[:, "TX_FRAUD"] = 0
-    warehouse.load_source(source)
-    validated_partitions(warehouse, source)
-    before = warehouse.entity_window_totals(REQUEST).terminals.set_index("terminal_id")
-    assert before["nb_fraud_5d"].sum() == 0
-    # a chargeback arrives for a transaction inside the 5-day terminal window
-    in_window = source["TX_DATETIME"].dt.date.between(DAY - timedelta(days=5), DAY - timedelta(2))
-    active = source[source["TX_DATETIME"].dt.date == DAY]["TERMINAL_ID"].unique()
-    late = source[in_window & source["TERMINAL_ID"].isin(active)].index[0]
-    source.loc[late, "TX_FRAUD"] = 1
-    warehouse.load_source(source, replace=True)
+    rows = validated_partitions(warehouse, source_rows(seed=1))
+    before = warehouse.entity_window_totals(REQUEST)
+    assert len(before.terminals) == 0  # no label table yet: no terminal history
+    assert len(before.customers) > 0
+    counts = label_partitions(warehouse, rows.assign(tx_fraud=0))
+    assert (
+        warehouse.entity_window_totals(REQUEST).terminals.filter(like="nb_fraud").sum().sum() == 0
+    )
+    # a later maturity partition of one day replaces that day's counts
+    day = DAY - timedelta(days=3)
+    part = counts[counts["_k"] == day].drop(columns="_k").reset_index(drop=True)
+    part["nb_fraud"] = 1
+    part[TRANSACTION_DAY] = date_column(day, part.index)
+    warehouse.replace_partition(warehouse.tables.terminal_labels, part, day + timedelta(days=3))
     after = warehouse.entity_window_totals(REQUEST).terminals.set_index("terminal_id")
-    assert after.loc[source.loc[late, "TERMINAL_ID"], "nb_fraud_5d"] == 1
-    assert after["nb_fraud_5d"].sum() == 1
-
-
-def test_text_labels_are_read_as_numbers_and_junk_as_unknown(make_warehouse) -> None:
-    warehouse = make_warehouse()
-    source = source_rows(seed=2)
-    text = source.assign(TX_FRAUD=source["TX_FRAUD"].map({0: "0", 1: "1", 2: "x"}))
-    warehouse.load_source(text)
-    rows = validated_partitions(warehouse, source)
-    totals = warehouse.entity_window_totals(REQUEST)
-    want = expected(rows, text, REQUEST)
-    _compare(totals.terminals, want["terminals"], ["terminal_id"])
+    active = set(rows.loc[rows["_k"] == DAY, "terminal_id"]) & set(part["terminal_id"])
+    assert after["nb_fraud_3d"].sum() == after["nb_fraud_5d"].sum() == len(active) > 0
 
 
 def test_without_validated_history_the_totals_are_empty(make_warehouse) -> None:
@@ -146,15 +159,6 @@ def test_without_validated_history_the_totals_are_empty(make_warehouse) -> None:
     assert len(totals.customers) == len(totals.terminals) == len(totals.pairs) == 0
     assert "nb_fraud_5d" in totals.terminals.columns
     assert LAST_SEEN in totals.customers.columns
-
-
-def test_a_source_without_labels_is_a_clear_error(make_warehouse) -> None:
-    warehouse = make_warehouse()
-    source = source_rows(seed=3)
-    warehouse.load_source(source.drop(columns="TX_FRAUD"))
-    validated_partitions(warehouse, source)
-    with pytest.raises(WarehouseError, match=r"(?i)tx_fraud"):
-        warehouse.entity_window_totals(REQUEST)
 
 
 def test_requests_are_validated() -> None:

@@ -84,10 +84,14 @@ def run_pipeline(
         )
 
     raw_done, features_done = done(a.raw_customer_transactions), done(a.transformed_transactions)
+    labels_done = done(a.matured_terminal_labels)
+    labels_due_after = timedelta(days=settings.label_delay_days + 1)
     prepared = _days(first_raw, last)
     print(f"source {source_first}..{source_last}; preparing {first_raw}..{last}", flush=True)
     for day in prepared:
         todo = [a.raw_customer_transactions] if day.isoformat() not in raw_done else []
+        if day - labels_due_after >= first_raw and day.isoformat() not in labels_done:
+            todo.append(a.matured_terminal_labels)
         if day >= first_features and day.isoformat() not in features_done:
             todo.append(a.transformed_transactions)
         if todo:

@@ -7,7 +7,9 @@ Instead of the whole ``max(window) + delay`` days of history, a day reads
   labels the source holds now;
 * per-entity totals over the whole days inside each window, for the day's customers, terminals
   and (customer, terminal) pairs only, computed in the warehouse
-  (``Warehouse.entity_window_totals``).
+  (``Warehouse.entity_window_totals``): customers and pairs from the validated transactions,
+  terminals from the ``matured_terminal_labels`` rows (per terminal and day, labels counted
+  when they were due), so no label of the whole window is re-read.
 
 ``fraud_core.window_state.build_day_features`` turns these into exactly the features
 ``build_features`` gives on the full history.

@@ -12,7 +12,9 @@ from hybrid_location.resources import FraudSettings
 
 __all__ = [
     "FEATURE_LOOKBACK_DAYS",
+    "LABELS_DUE_AFTER_DAYS",
     "PARTITIONS_START",
+    "TERMINAL_WHOLE_DAYS",
     "daily_partitions",
     "day_bounds",
     "partition_day",
@@ -20,3 +22,10 @@ __all__ = [
 
 FEATURE_LOOKBACK_DAYS = FraudSettings().lookback_days()
 """History (days) wired into the partition mapping from raw to transformed transactions."""
+
+LABELS_DUE_AFTER_DAYS = FraudSettings().label_delay_days + 1
+"""Partition D of matured_terminal_labels counts the labels of day D - this (wired into its
+partition mapping from raw_customer_transactions)."""
+
+TERMINAL_WHOLE_DAYS = max(max(FraudSettings().windows_days) - 1, 0)
+"""Whole days inside the longest terminal window: the matured label partitions a day reads."""

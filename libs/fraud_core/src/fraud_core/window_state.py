@@ -89,8 +89,11 @@ __all__ = [
     "build_day_features",
     "build_state",
     "daily_aggregates",
+    "labels_due_days",
+    "labels_due_on",
     "state_from_totals",
     "state_windows",
+    "terminal_label_totals",
 ]
 
 LAST_TX_NS = "last_tx_ns"
@@ -124,6 +127,24 @@ def boundary_days(day: date, config: FeatureConfig) -> list[date]:
     if d > 0:
         offsets.add(d)
     return sorted(day - timedelta(days=k) for k in offsets)
+
+
+def labels_due_on(day: date, config: FeatureConfig) -> date:
+    """Return the day whose features first count the labels of ``day`` as a whole day.
+
+    That is ``day + d + 1``: the terminal windows of day ``D`` cover the whole days up to
+    ``D - d - 1``; the labels of ``day`` are due (label delay ``d``) by then.
+    """
+    return _day(day) + timedelta(days=config.label_delay_days + 1)
+
+
+def labels_due_days(day: date, config: FeatureConfig) -> list[date]:
+    """Return the due days (:func:`labels_due_on`) of every whole day the state of ``day`` counts."""
+    windows = state_windows(day, config)
+    if not windows.terminal_windows:
+        return []
+    first = labels_due_on(min(windows.terminal_windows.values()), config)
+    return [first + timedelta(days=i) for i in range((_day(day) - first).days + 1)]
 
 
 def aggregate_days_for_state(day: date, config: FeatureConfig) -> list[date]:
@@ -190,14 +211,7 @@ def daily_aggregates(transactions: pd.DataFrame, day: date) -> DailyAggregates:
     )
     m_codes, m_ids = _factorize(transactions[TERMINAL_ID], TERMINAL_ID)
     nm = len(m_ids)
-    terminals = pd.DataFrame(
-        {
-            "nb_tx": np.bincount(m_codes, minlength=nm).astype(np.int64),
-            "nb_labelled": np.bincount(m_codes, weights=known, minlength=nm).astype(np.int64),
-            "nb_fraud": np.bincount(m_codes, weights=fraud, minlength=nm).astype(np.int64),
-        },
-        index=m_ids.rename(TERMINAL_ID),
-    )
+    terminals = _terminal_counts(m_codes, m_ids, known, fraud)
     pair = c_codes * max(nm, 1) + m_codes
     order = np.argsort(pair, kind="stable")
     pair_s = pair[order]
@@ -211,6 +225,38 @@ def daily_aggregates(transactions: pd.DataFrame, day: date) -> DailyAggregates:
         }
     )
     return DailyAggregates(day, customers, terminals, pairs)
+
+
+def _terminal_counts(
+    codes: np.ndarray, ids: pd.Index, known: np.ndarray, fraud: np.ndarray
+) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame(
+        {
+            "nb_tx": np.bincount(codes, minlength=n).astype(np.int64),
+            "nb_labelled": np.bincount(codes, weights=known, minlength=n).astype(np.int64),
+            "nb_fraud": np.bincount(codes, weights=fraud, minlength=n).astype(np.int64),
+        },
+        index=ids.rename(TERMINAL_ID),
+    )
+
+
+def terminal_label_totals(transactions: pd.DataFrame, day: date) -> pd.DataFrame:
+    """Return per terminal of one day's transactions its transaction, labelled and fraud counts.
+
+    Columns ``terminal_id``, ``nb_tx``, ``nb_labelled``, ``nb_fraud`` (labels as
+    ``transactions`` holds them): what the day adds to the terminal windows, as the
+    ``DailyAggregates.terminals`` of the day.
+    """
+    day = _day(day)
+    _require_columns(transactions, (TX_DATETIME, TERMINAL_ID, TX_FRAUD))
+    t = _time_ns(transactions[TX_DATETIME]) if len(transactions) else np.zeros(0, np.int64)
+    _require_within_day(t, day, "transactions")
+    labels = transactions[TX_FRAUD]
+    known = labels.notna().to_numpy()
+    fraud = (labels.fillna(0).to_numpy() != 0) & known
+    codes, ids = _factorize(transactions[TERMINAL_ID], TERMINAL_ID)
+    return _terminal_counts(codes, ids, known, fraud).reset_index()
 
 
 # --------------------------------------------------------------------------------------------

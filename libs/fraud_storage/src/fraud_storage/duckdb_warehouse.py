@@ -31,7 +31,7 @@ from fraud_storage.window_totals import (
     SqlNames,
     WindowTotalsRequest,
     empty_totals,
-    label_expression,
+    totals_from_frames,
     totals_queries,
 )
 
@@ -136,21 +136,6 @@ class DuckDBWarehouse(Warehouse):
         with self._session() as con:
             return self._exists(con, table)
 
-    def _source_columns(
-        self, con: duckdb.DuckDBPyConnection
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """The source's column types and stored names, both by lower-case name."""
-        source = self.tables.source
-        columns = con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE lower(table_name) = lower(?) AND lower(table_schema) = lower(?) "
-            "ORDER BY ordinal_position",
-            [source.table, source.schema or "main"],
-        ).fetchall()
-        types = {str(name).lower(): str(kind).upper() for name, kind in columns}
-        names = {str(name).lower(): str(name) for name, _ in columns}
-        return types, names
-
     def _source_time(self, con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, str]]:
         """The SQL expression of the source's ``tx_datetime`` as an instant, and its columns
         (lower-case name -> name as stored, e.g. ``TX_DATETIME`` in a table created upper-case).
@@ -162,7 +147,14 @@ class DuckDBWarehouse(Warehouse):
         guess), and a row that belongs to no day could be neither loaded nor quarantined.
         """
         source = self.tables.source
-        types, names = self._source_columns(con)
+        columns = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE lower(table_name) = lower(?) AND lower(table_schema) = lower(?) "
+            "ORDER BY ordinal_position",
+            [source.table, source.schema or "main"],
+        ).fetchall()
+        types = {str(name).lower(): str(kind).upper() for name, kind in columns}
+        names = {str(name).lower(): str(name) for name, _ in columns}
         if not types:
             raise WarehouseError(f"source table {source} does not exist")
         kind = types.get("tx_datetime")
@@ -331,46 +323,25 @@ class DuckDBWarehouse(Warehouse):
         return {pd.Timestamp(d).date(): int(n) for d, n in rows}
 
     def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
-        """Whole-day totals of validated history for the entities active on the request's day."""
-        validated = self.tables.validated
+        """Whole-day totals of history for the entities active on the request's day."""
+        validated, labels = self.tables.validated, self.tables.terminal_labels
+        names = SqlNames(
+            validated=self._q(validated),
+            terminal_labels=self._q(labels),
+            column=lambda name: f'"{_column(name)}"',
+        )
+        frames = {}
         with self._session() as con:
             if not self._exists(con, validated):
                 return empty_totals(request)
-            when, label = "tx_datetime", "tx_fraud"
-            if request.terminal_windows:
-                when, _ = self._source_time(con)
-                types, _ = self._source_columns(con)
-                for column in ("transaction_id", "tx_fraud"):
-                    if column not in types:
-                        raise WarehouseError(
-                            f"source table {self.tables.source} has no {column} column"
-                        )
-                label = label_expression("tx_fraud", types["tx_fraud"], table=self.tables.source)
-
-            def bounds(first: date, end: date) -> tuple[str, list[object]]:
-                return f"{when} >= ? AND {when} < ?", [_utc(first), _utc(end)]
-
-            names = SqlNames(
-                validated=self._q(validated),
-                source=self._q(self.tables.source),
-                column=lambda name: f'"{_column(name)}"',
-                source_time=when,
-                source_time_bounds=bounds,
-                source_label=label,
-            )
-            frames = {}
-            con.begin()  # the three queries read one snapshot
+            queries = totals_queries(request, names, with_terminals=self._exists(con, labels))
+            con.begin()  # the queries read one snapshot
             try:
-                for kind, (sql, params) in totals_queries(request, names).items():
+                for kind, (sql, params) in queries.items():
                     frames[kind] = normalise_frame(con.execute(sql, params).df())
             finally:
                 con.rollback()  # read-only
-        empty = empty_totals(request)
-        return EntityWindowTotals(
-            customers=frames["customers"],
-            terminals=frames.get("terminals", empty.terminals),
-            pairs=frames["pairs"],
-        )
+        return totals_from_frames(request, frames)
 
 
 def _column(name: str) -> str:

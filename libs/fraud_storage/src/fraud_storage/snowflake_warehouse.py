@@ -77,8 +77,7 @@ from fraud_storage.window_totals import (
     EntityWindowTotals,
     SqlNames,
     WindowTotalsRequest,
-    empty_totals,
-    label_expression,
+    totals_from_frames,
     totals_queries,
 )
 
@@ -846,54 +845,24 @@ class SnowflakeWarehouse(Warehouse):
         return {pd.Timestamp(d).date(): int(n) for d, n in rows}
 
     def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
-        """Whole-day totals of validated history for the entities active on the request's day."""
-        validated, source = self.tables.validated, self.tables.source
+        """Whole-day totals of history for the entities active on the request's day."""
+        validated, labels = self.tables.validated, self.tables.terminal_labels
+        names = SqlNames(
+            validated=validated.quoted("snowflake"),
+            terminal_labels=labels.quoted("snowflake"),
+            column=lambda name: quote_identifier(name, "snowflake"),
+        )
 
-        def op(s: _Session, _: _Attempt) -> dict[str, pd.DataFrame] | None:
+        def op(s: _Session, _: _Attempt) -> dict[str, pd.DataFrame]:
             if not self._column_types(s, validated):
-                return None
-            label = '"TX_FRAUD"'
-            time_type = "TIMESTAMP_NTZ"
-            if request.terminal_windows:
-                types = self._column_types(s, source)
-                if not types:
-                    raise WarehouseError(
-                        f"source table {source} does not exist (or is not visible)"
-                    )
-                for column in ("TRANSACTION_ID", "TX_DATETIME", "TX_FRAUD"):
-                    if column not in types:
-                        raise WarehouseError(f"source table {source} has no {column} column")
-                time_type = types["TX_DATETIME"]
-                label = label_expression(label, types["TX_FRAUD"], table=source)
-
-            def bounds(first: date, end: date) -> tuple[str, list[object]]:
-                cast, low = _timestamp_literal(_utc(pd.Timestamp(first)), time_type)
-                _, high = _timestamp_literal(_utc(pd.Timestamp(end)), time_type)
-                return (
-                    f'"TX_DATETIME" >= CAST(? AS {cast}) AND "TX_DATETIME" < CAST(? AS {cast})',
-                    [low, high],
-                )
-
-            names = SqlNames(
-                validated=validated.quoted("snowflake"),
-                source=source.quoted("snowflake"),
-                column=lambda name: quote_identifier(name, "snowflake"),
-                source_time='"TX_DATETIME"',
-                source_time_bounds=bounds,
-                source_label=label,
-            )
+                return {}
+            with_terminals = bool(self._column_types(s, labels))
             frames = {}
-            for kind, (sql, params) in totals_queries(request, names).items():
+            for kind, (sql, params) in totals_queries(
+                request, names, with_terminals=with_terminals
+            ).items():
                 s.execute("SELECT", validated, sql, params)
                 frames[kind] = s.fetch_frame(validated)
             return frames
 
-        frames = self._run("entity_window_totals", validated, op)
-        empty = empty_totals(request)
-        if frames is None:
-            return empty
-        return EntityWindowTotals(
-            customers=frames["customers"],
-            terminals=frames.get("terminals", empty.terminals),
-            pairs=frames["pairs"],
-        )
+        return totals_from_frames(request, self._run("entity_window_totals", validated, op))

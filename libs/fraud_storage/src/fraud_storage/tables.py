@@ -22,6 +22,9 @@ class TableNames:
     source: TableName = field(default_factory=lambda: _table("RAW.CUSTOMER_TRANSACTIONS"))
     validated: TableName = field(default_factory=lambda: _table("FRAUD.VALIDATED_TRANSACTIONS"))
     rejected: TableName = field(default_factory=lambda: _table("FRAUD.REJECTED_TRANSACTIONS"))
+    terminal_labels: TableName = field(
+        default_factory=lambda: _table("FRAUD.MATURED_TERMINAL_LABELS")
+    )
     transformed: TableName = field(default_factory=lambda: _table("FRAUD.TRANSFORMED_TRANSACTIONS"))
     scores: TableName = field(default_factory=lambda: _table("FRAUD.FRAUD_SCORES"))
     report: TableName = field(default_factory=lambda: _table("FRAUD.DAILY_FRAUD_REPORT"))

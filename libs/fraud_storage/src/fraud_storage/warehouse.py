@@ -83,10 +83,11 @@ class Warehouse(ABC):
 
     @abstractmethod
     def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
-        """Whole-day totals of validated history for the entities active on the request's day.
+        """Whole-day totals of history for the entities active on the request's day.
 
-        Computed inside the engine (see :mod:`fraud_storage.window_totals`); terminal label counts
-        use the labels the source holds now. Empty frames when there is no validated table.
+        Computed inside the engine (see :mod:`fraud_storage.window_totals`): customers and pairs
+        from the validated transactions, terminals from the matured terminal label table. Empty
+        frames where a table does not exist yet.
         """
 
 
@@ -98,11 +99,14 @@ def with_partition(frame: pd.DataFrame, partition: date) -> pd.DataFrame:
     that later date filters cannot compare with).
     """
     out = frame.rename(columns=str.lower)
-    day = pd.Timestamp(partition).date()
-    out[PARTITION_COLUMN] = pd.Series(
-        [day] * len(out), index=out.index, dtype=pd.ArrowDtype(pa.date32())
-    )
+    out[PARTITION_COLUMN] = date_column(partition, out.index)
     return out
+
+
+def date_column(day: date, index: pd.Index) -> pd.Series:
+    """``day`` on every row of ``index``, typed DATE even when there are no rows."""
+    value = pd.Timestamp(day).date()
+    return pd.Series([value] * len(index), index=index, dtype=pd.ArrowDtype(pa.date32()))
 
 
 def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,17 +1,18 @@
-"""Per-entity totals over whole days of validated history, computed inside the warehouse.
+"""Per-entity totals over whole days of history, computed inside the warehouse.
 
 A day's features need, for every customer and terminal active on that day, totals over the whole
 days of each window (counts, amount sums, label counts) and when each customer and (customer,
 terminal) pair was last seen. :meth:`Warehouse.entity_window_totals` computes them with one
 aggregate query per entity kind, restricted to the day's own entities by a semi-join on the day's
-partition, so what travels to the pipeline grows with the day's entities, not with the window
-length; the engine scans only the narrow columns of the partitions in range.
+partition of validated transactions, so what travels to the pipeline grows with the day's
+entities, not with the window length.
 
-Terminal label counts take the labels the *source* holds now (labels arrive days after the
-transaction, and the validated copy keeps the label known at ingestion), with the same rules as
-``fraud_core.scoring.refresh_labels``: the latest source row of a transaction_id wins, and a value
-other than 0 or 1 is an unknown label. The SQL is written once here for both engines; each engine
-supplies its quoting and its source-time predicate (:class:`SqlNames`).
+Customer and pair totals come from the validated transactions (narrow columns of the partitions
+in range). Terminal totals come from the matured terminal label table
+(:attr:`TableNames.terminal_labels`): one row per terminal and transaction day, with the day's
+transaction count and its label counts as known when its labels were due, written by the
+pipeline once per day; so no terminal total joins the labels of the whole window. The SQL is
+written once here for both engines; each engine supplies its quoting (:class:`SqlNames`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from datetime import date
 import pandas as pd
 
 from fraud_storage.tables import PARTITION_COLUMN
-from fraud_storage.warehouse import WarehouseError
 
 LAST_SEEN = "last_tx_datetime"
 """The column of the latest ``tx_datetime`` in the customer and pair totals."""
@@ -77,36 +77,37 @@ class SqlNames:
 
     validated: str
     """The quoted validated-transactions table."""
-    source: str
-    """The quoted source table."""
+    terminal_labels: str
+    """The quoted matured terminal label table."""
     column: Callable[[str], str]
     """Quotes a (lower-case) column name."""
-    source_time: str
-    """The source's ``tx_datetime`` as an instant."""
-    source_time_bounds: Callable[[date, date], tuple[str, list[object]]]
-    """``(sql, params)`` selecting source rows with a time in ``[first day, end day)``."""
-    source_label: str
-    """The source's ``tx_fraud`` as a number (NULL where it is not one)."""
 
 
 Query = tuple[str, list[object]]
+
+TRANSACTION_DAY = "transaction_day"
+"""The column of the matured terminal label table naming the day its counts are of."""
+TERMINAL_COUNTS = ("nb_tx", "nb_labelled", "nb_fraud")
+"""The per-terminal, per-day counts of the matured terminal label table."""
 
 
 def _day(value: date) -> str:
     return pd.Timestamp(value).date().isoformat()
 
 
-def totals_queries(request: WindowTotalsRequest, names: SqlNames) -> dict[str, Query]:
-    """The three aggregate queries (customers, terminals, pairs) with their parameters."""
+def totals_queries(
+    request: WindowTotalsRequest, names: SqlNames, *, with_terminals: bool = True
+) -> dict[str, Query]:
+    """The aggregate queries (customers, pairs and, if asked, terminals) with their parameters."""
     c = names.column
     pd_, cust, term = c(PARTITION_COLUMN), c("customer_id"), c("terminal_id")
     v = names.validated
     today = f"SELECT {{key}} FROM {v} WHERE {pd_} = CAST(? AS DATE)"
     in_range = f"v.{pd_} >= CAST(? AS DATE) AND v.{pd_} < CAST(? AS DATE)"
 
-    def counted(name: str, what: str, condition: str = "") -> str:
+    def summed(name: str, day_column: str, what: str) -> str:
         return (
-            f"SUM(CASE WHEN v.{pd_} >= CAST(? AS DATE){condition} THEN {what} ELSE 0 END) "
+            f"SUM(CASE WHEN v.{c(day_column)} >= CAST(? AS DATE) THEN {what} ELSE 0 END) "
             f"AS {c(name)}"
         )
 
@@ -116,9 +117,9 @@ def totals_queries(request: WindowTotalsRequest, names: SqlNames) -> dict[str, Q
     for suffix, first in request.customer_windows.items():
         amount = f"v.{c('tx_amount')}"
         parts += [
-            counted(f"nb_tx_{suffix}", "1"),
-            counted(f"amount_sum_{suffix}", amount),
-            counted(f"amount_sq_sum_{suffix}", f"{amount} * {amount}"),
+            summed(f"nb_tx_{suffix}", PARTITION_COLUMN, "1"),
+            summed(f"amount_sum_{suffix}", PARTITION_COLUMN, amount),
+            summed(f"amount_sq_sum_{suffix}", PARTITION_COLUMN, f"{amount} * {amount}"),
         ]
         params += [_day(first)] * 3
     queries["customers"] = (
@@ -136,46 +137,33 @@ def totals_queries(request: WindowTotalsRequest, names: SqlNames) -> dict[str, Q
         [_day(request.day), _day(request.lookback_start), _day(request.day)],
     )
 
-    if request.terminal_windows and request.terminal_end is not None:
+    if with_terminals and request.terminal_windows and request.terminal_end is not None:
         label_start = min(request.terminal_windows.values())
-        bounds, bound_params = names.source_time_bounds(label_start, request.terminal_end)
-        tx_id = c("transaction_id")
-        labels = (
-            f"SELECT {tx_id} AS {tx_id}, CASE WHEN {names.source_label} IN (0, 1) "
-            f"THEN {names.source_label} END AS label FROM {names.source} WHERE {bounds} "
-            f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {tx_id} ORDER BY {names.source_time} DESC) = 1"
-        )
         parts, params = [], []
         for suffix, first in request.terminal_windows.items():
             parts += [
-                counted(f"nb_tx_{suffix}", "1"),
-                counted(f"nb_labelled_{suffix}", "1", " AND l.label IS NOT NULL"),
-                counted(f"nb_fraud_{suffix}", "1", " AND l.label = 1"),
+                summed(f"{count}_{suffix}", TRANSACTION_DAY, f"v.{c(count)}")
+                for count in TERMINAL_COUNTS
             ]
-            params += [_day(first)] * 3
+            params += [_day(first)] * len(TERMINAL_COUNTS)
+        day_col = c(TRANSACTION_DAY)
         queries["terminals"] = (
-            f"WITH labels AS ({labels}) SELECT v.{term} AS {term}, {', '.join(parts)} "
-            f"FROM {v} v LEFT JOIN labels l ON l.{tx_id} = v.{tx_id} "
-            f"WHERE {in_range} AND v.{term} IN ({today.format(key=term)}) GROUP BY v.{term}",
-            [
-                *bound_params,
-                *params,
-                _day(label_start),
-                _day(request.terminal_end),
-                _day(request.day),
-            ],
+            f"SELECT v.{term} AS {term}, {', '.join(parts)} FROM {names.terminal_labels} v "
+            f"WHERE v.{day_col} >= CAST(? AS DATE) AND v.{day_col} < CAST(? AS DATE) "
+            f"AND v.{term} IN ({today.format(key=term)}) GROUP BY v.{term}",
+            [*params, _day(label_start), _day(request.terminal_end), _day(request.day)],
         )
     return queries
 
 
 def empty_totals(request: WindowTotalsRequest) -> EntityWindowTotals:
-    """The totals when there is no validated table yet: no entity has any history."""
+    """The totals when there is no history yet: no entity has any."""
     customer_cols = ["customer_id"]
     for suffix in request.customer_windows:
         customer_cols += [f"nb_tx_{suffix}", f"amount_sum_{suffix}", f"amount_sq_sum_{suffix}"]
     terminal_cols = ["terminal_id"]
     for suffix in request.terminal_windows:
-        terminal_cols += [f"nb_tx_{suffix}", f"nb_labelled_{suffix}", f"nb_fraud_{suffix}"]
+        terminal_cols += [f"{count}_{suffix}" for count in TERMINAL_COUNTS]
     return EntityWindowTotals(
         customers=pd.DataFrame(columns=[*customer_cols, LAST_SEEN]),
         terminals=pd.DataFrame(columns=terminal_cols),
@@ -183,35 +171,13 @@ def empty_totals(request: WindowTotalsRequest) -> EntityWindowTotals:
     )
 
 
-NUMERIC_TYPE_PREFIXES = (
-    "TINYINT",
-    "SMALLINT",
-    "INT",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "DECIMAL",
-    "NUMERIC",
-    "NUMBER",
-    "FLOAT",
-    "DOUBLE",
-    "REAL",
-    "BYTEINT",
-)
-TEXT_TYPE_PREFIXES = ("VARCHAR", "TEXT", "STRING", "CHAR")
-
-
-def label_expression(column: str, column_type: str, *, table: object) -> str:
-    """``tx_fraud`` as a number: as is when numeric, ``TRY_CAST`` when text; else an error."""
-    kind = column_type.upper()
-    if kind.startswith(NUMERIC_TYPE_PREFIXES):
-        return column
-    if kind.startswith(TEXT_TYPE_PREFIXES):
-        return f"TRY_CAST({column} AS DOUBLE)"
-    raise WarehouseError(
-        f"source table {table}: column tx_fraud has type {column_type}; expected a number "
-        "(0, 1 or NULL) or text holding one"
+def totals_from_frames(
+    request: WindowTotalsRequest, frames: dict[str, pd.DataFrame]
+) -> EntityWindowTotals:
+    """The totals from the frames the queries returned (missing kinds are empty)."""
+    empty = empty_totals(request)
+    return EntityWindowTotals(
+        customers=frames.get("customers", empty.customers),
+        terminals=frames.get("terminals", empty.terminals),
+        pairs=frames.get("pairs", empty.pairs),
     )

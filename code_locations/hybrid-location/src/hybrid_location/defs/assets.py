@@ -11,6 +11,8 @@ import dagster as dg
 import pandas as pd
 from fraud_storage import TableName, Warehouse, WarehouseError
 from fraud_storage.model_store import ModelNotFoundError
+from fraud_storage.warehouse import date_column
+from fraud_storage.window_totals import TRANSACTION_DAY
 from upath import UPath
 
 from fraud_core.features import feature_columns
@@ -19,7 +21,7 @@ from fraud_core.promotion import decide_promotion, validation_metrics
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
 from fraud_core.schema import validate_transactions
 from fraud_core.scoring import refresh_labels, score_transactions
-from fraud_core.window_state import build_day_features
+from fraud_core.window_state import build_day_features, labels_due_days, terminal_label_totals
 from fraud_dagster.failures import fail_fast_on
 from fraud_dagster.resources import WAREHOUSE_POOL
 from hybrid_location.feature_inputs import read_feature_inputs
@@ -31,6 +33,8 @@ from hybrid_location.models import (
 )
 from hybrid_location.partitions import (
     FEATURE_LOOKBACK_DAYS,
+    LABELS_DUE_AFTER_DAYS,
+    TERMINAL_WHOLE_DAYS,
     daily_partitions,
     day_bounds,
     partition_day,
@@ -52,12 +56,13 @@ fail_fast_on_permanent_errors = fail_fast_on(*PERMANENT_ERRORS)
 """Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
 
 
-def with_trailing_days(upstream: dg.AssetsDefinition, days: int) -> dg.AssetDep:
-    """Day D depends on ``upstream``'s days D - ``days`` .. D (days before the first may not exist)."""
+def with_trailing_days(upstream: dg.AssetsDefinition, days: int, end: int = 0) -> dg.AssetDep:
+    """Day D depends on ``upstream``'s days D - ``days`` .. D - ``end`` (days before the first
+    may not exist)."""
     return dg.AssetDep(
         upstream,
         partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True
+            start_offset=-days, end_offset=-end, allow_nonexistent_upstream_partitions=True
         ),
     )
 
@@ -173,11 +178,64 @@ def raw_customer_transactions(
 
 @dg.asset(
     partitions_def=daily_partitions,
+    kinds={"snowflake", "python"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    deps=[
+        with_trailing_days(
+            raw_customer_transactions, LABELS_DUE_AFTER_DAYS, end=LABELS_DUE_AFTER_DAYS
+        )
+    ],
+    description=(
+        "Per terminal, the transaction and label counts of the day whose labels are now due: "
+        "partition D counts day D - label delay - 1, with the labels the source holds on D. The "
+        "terminal-risk windows of later days sum these rows instead of re-reading labels."
+    ),
+)
+@fail_fast_on_permanent_errors
+def matured_terminal_labels(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+) -> dg.MaterializeResult:
+    """Count per terminal the labels of the day whose labels are due on this day."""
+    day = partition_day(context)
+    labelled_day = day - timedelta(days=settings.label_delay_days + 1)
+    wh = warehouse.get_warehouse()
+    if _has_data(labelled_day, wh.source_time_range()):
+        _require_partitions(context, raw_customer_transactions, [labelled_day], "its labels")
+    began = time.perf_counter()
+    rows = wh.read_partitions(wh.tables.validated, labelled_day, labelled_day + timedelta(1))
+    if len(rows):  # the labels known now, not those at ingestion
+        source = wh.read_source(*day_bounds(labelled_day))
+        rows = refresh_labels(rows, source[["transaction_id", "tx_fraud"]])
+    totals = terminal_label_totals(rows, labelled_day)
+    totals[TRANSACTION_DAY] = date_column(labelled_day, totals.index)
+    wh.replace_partition(wh.tables.terminal_labels, totals, day)
+    n_tx, n_labelled = int(totals["nb_tx"].sum()), int(totals["nb_labelled"].sum())
+    return dg.MaterializeResult(
+        metadata={
+            "transaction_day": labelled_day.isoformat(),
+            "terminals": len(totals),
+            "transactions": n_tx,
+            "labelled": n_labelled,
+            "frauds": int(totals["nb_fraud"].sum()),
+            "unlabelled_share": round(1 - n_labelled / n_tx, 4) if n_tx else 0.0,
+            "total_seconds": _elapsed(began),
+            "table": str(wh.tables.terminal_labels),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
     kinds={"python", "pandas"},
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
-    deps=[with_trailing_days(raw_customer_transactions, FEATURE_LOOKBACK_DAYS)],
+    deps=[
+        with_trailing_days(raw_customer_transactions, FEATURE_LOOKBACK_DAYS),
+        with_trailing_days(matured_terminal_labels, TERMINAL_WHOLE_DAYS),
+    ],
     description=(
         "Point-in-time, label-delay-aware features of the day's transactions. Reads the day, a few "
         "boundary days and per-entity window totals computed in the warehouse, so a day's cost "
@@ -198,9 +256,19 @@ def transformed_transactions(
             allow_retries=False,
         )
     wh = warehouse.get_warehouse()
-    _require_history(context, day, lookback, wh.source_time_range())
-    began = time.perf_counter()
     config = settings.feature_config()
+    source_range = wh.source_time_range()
+    history = [day - timedelta(days=i) for i in range(lookback, -1, -1)]
+    history = [d for d in history if _has_data(d, source_range)]
+    _require_partitions(context, raw_customer_transactions, history, "validated history")
+    after_labels_due = timedelta(days=config.label_delay_days + 1)
+    due = [  # due partitions whose labelled day has data
+        d
+        for d in labels_due_days(day, config)
+        if _has_data(d, None) and _has_data(d - after_labels_due, source_range)
+    ]
+    _require_partitions(context, matured_terminal_labels, due, "terminal label counts")
+    began = time.perf_counter()
     inputs = read_feature_inputs(wh, day, config)
     read_seconds = _elapsed(began)
     features = build_day_features(inputs.day_rows, inputs.state, inputs.boundary_rows)
@@ -223,24 +291,26 @@ def transformed_transactions(
     )
 
 
-def _require_history(
-    context: dg.AssetExecutionContext,
-    day: date,
-    lookback: int,
-    source_range: tuple[pd.Timestamp, pd.Timestamp] | None,
-) -> None:
-    """Fail clearly when validated history the features need was never materialized."""
-    first = max(day - timedelta(days=lookback), daily_partitions.start.date())
-    if source_range is not None:  # nothing to validate before the source's first transaction
+def _has_data(day: date, source_range: tuple[pd.Timestamp, pd.Timestamp] | None) -> bool:
+    """Whether ``day`` is a partition on or after the source's first transaction."""
+    first = daily_partitions.start.date()
+    if source_range is not None:
         first = max(first, source_range[0].date())
-    wanted = {(first + timedelta(days=i)).isoformat() for i in range((day - first).days + 1)}
-    done = context.instance.get_materialized_partitions(raw_customer_transactions.key)
-    missing = sorted(wanted - set(done))
+    return day >= first
+
+
+def _require_partitions(
+    context: dg.AssetExecutionContext, upstream: dg.AssetsDefinition, days: list[date], why: str
+) -> None:
+    """Fail clearly when partitions of ``upstream`` that this asset reads were never materialized."""
+    done = context.instance.get_materialized_partitions(upstream.key)
+    missing = sorted({d.isoformat() for d in days} - set(done))
     if missing:
+        name = upstream.key.to_user_string()
         raise dg.Failure(
-            f"transformed_transactions for {day} needs raw_customer_transactions for "
-            f"{len(missing)} day(s) not yet materialized: {missing[0]} .. {missing[-1]}; "
-            "run a backfill of raw_customer_transactions over that range first",
+            f"{context.asset_key.to_user_string()} for {partition_day(context)} needs {name} for "
+            f"{len(missing)} day(s) not yet materialized ({why}): {missing[0]} .. {missing[-1]}; "
+            f"run a backfill of {name} over that range first",
             metadata={"missing_partitions": missing},
             allow_retries=False,  # deterministic: a retry 10 s later finds the same gap
         )
@@ -470,9 +540,11 @@ def daily_fraud_report(
 
 PIPELINE_ASSETS = [
     raw_customer_transactions,
+    matured_terminal_labels,
     transformed_transactions,
     fraud_detection_model,
     fraud_scores,
     daily_fraud_report,
 ]
-"""The five assets in dependency order."""
+"""The pipeline's assets in dependency order (the five of the product, plus the matured terminal
+label counts the features read)."""

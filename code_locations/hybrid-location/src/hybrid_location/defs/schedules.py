@@ -6,6 +6,7 @@ from hybrid_location.defs.assets import (
     daily_fraud_report,
     fraud_detection_model,
     fraud_scores,
+    matured_terminal_labels,
     raw_customer_transactions,
     transformed_transactions,
 )
@@ -13,9 +14,13 @@ from hybrid_location.defs.assets import (
 daily_fraud_job = dg.define_asset_job(
     "daily_fraud_job",
     selection=dg.AssetSelection.assets(
-        raw_customer_transactions, transformed_transactions, fraud_scores, daily_fraud_report
+        raw_customer_transactions,
+        matured_terminal_labels,
+        transformed_transactions,
+        fraud_scores,
+        daily_fraud_report,
     ),
-    description="Validate, featurise, score and report one day.",
+    description="Validate, count the labels now due, featurise, score and report one day.",
 )
 
 weekly_training_job = dg.define_asset_job(
