@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-from fraud_storage import PARTITION_COLUMN, Warehouse
+from fraud_storage import Warehouse
 from fraud_storage.window_totals import WindowTotalsRequest
 
 from fraud_core.features import FeatureConfig
@@ -60,24 +60,23 @@ def day_runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
+def read_days(warehouse: Warehouse, first: date, end: date) -> pd.DataFrame:
+    """Validated rows of days ``[first, end)`` with the labels the source holds now."""
+    rows = warehouse.read_partitions(warehouse.tables.validated, first, end)
+    if len(rows) == 0:
+        return rows
+    # labels arrive days late: take the ones the source holds now, as a full recomputation does
+    labels = warehouse.read_source(day_bounds(first)[0], day_bounds(end)[0])
+    return refresh_labels(rows, labels[["transaction_id", "tx_fraud"]])
+
+
 def read_feature_inputs(warehouse: Warehouse, day: date, config: FeatureConfig) -> FeatureInputs:
     """Read what ``build_day_features`` needs for ``day``: rows of a few days, entity totals."""
-    frames = []
-    for first, end in day_runs([day, *boundary_days(day, config)]):
-        rows = warehouse.read_partitions(warehouse.tables.validated, first, end)
-        if len(rows):
-            # labels arrive days late: take the ones the source holds now, as the totals do
-            labels = warehouse.read_source(day_bounds(first)[0], day_bounds(end)[0])
-            rows = refresh_labels(rows, labels[["transaction_id", "tx_fraud"]])
-            frames.append(rows)
-    rows = pd.concat(frames, ignore_index=True) if frames else None
+    day_rows = read_days(warehouse, day, day + timedelta(days=1))
+    frames = [read_days(warehouse, *run) for run in day_runs(boundary_days(day, config))]
+    frames = [f for f in frames if len(f)]
+    boundary_rows = pd.concat(frames, ignore_index=True) if frames else day_rows.iloc[:0]
     windows = state_windows(day, config)
     totals = warehouse.entity_window_totals(WindowTotalsRequest(**asdict(windows)))
     state = state_from_totals(day, config, totals.customers, totals.terminals, totals.pairs)
-    if rows is None:
-        empty = warehouse.read_partitions(warehouse.tables.validated, day, day)
-        return FeatureInputs(empty, empty, state)
-    in_day = rows[PARTITION_COLUMN] == day
-    return FeatureInputs(
-        rows[in_day].reset_index(drop=True), rows[~in_day].reset_index(drop=True), state
-    )
+    return FeatureInputs(day_rows, boundary_rows, state)
