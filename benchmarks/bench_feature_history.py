@@ -44,9 +44,8 @@ from memory import peak_rss
 
 from fraud_core.features import FeatureConfig, build_features, lookback_days
 from fraud_core.schema import validate_transactions
-from fraud_core.scoring import refresh_labels
 from fraud_core.window_state import build_day_features, labels_due_on, terminal_label_totals
-from hybrid_location.feature_inputs import read_feature_inputs
+from hybrid_location.feature_inputs import read_days, read_feature_inputs
 
 CONFIGS = {
     "(1, 7, 30)": FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7),
@@ -84,11 +83,7 @@ def bounded(warehouse: DuckDBWarehouse, day, config: FeatureConfig) -> tuple[pd.
 def full(warehouse: DuckDBWarehouse, day, config: FeatureConfig) -> tuple[pd.DataFrame, int]:
     """The peer: the whole lookback of validated rows, labels refreshed, all re-sorted."""
     first = day - timedelta(days=lookback_days(config))
-    history = warehouse.read_partitions(warehouse.tables.validated, first, day + timedelta(1))
-    start, end = pd.Timestamp(first, tz="UTC"), pd.Timestamp(day + timedelta(1), tz="UTC")
-    labels = warehouse.read_source(start, end)[["transaction_id", "tx_fraud"]]
-    history = refresh_labels(history, labels)
-    del labels
+    history = read_days(warehouse, first, day + timedelta(1))  # labels refreshed from the source
     day_start = pd.Timestamp(day, tz="UTC")
     out = build_features(history, config, start=day_start, end=day_start + pd.Timedelta(days=1))
     return out, len(history)

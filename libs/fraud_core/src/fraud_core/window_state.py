@@ -525,11 +525,11 @@ def state_from_totals(
             raise ValueError(f"{kind} totals lack columns {missing}; found {list(frame.columns)}")
         if frame[key].isna().any() or frame[key].duplicated().any():
             raise ValueError(f"{kind} totals must have one row per non-null {key}")
-        columns = {c: frame[c].to_numpy() for c in dtypes if c != LAST_TX_NS}
+        index = pd.Index(frame[key].to_numpy(), name=key)
+        columns = {c: pd.Series(frame[c].to_numpy(), index) for c in dtypes if c != LAST_TX_NS}
         if LAST_TX_NS in dtypes:
-            columns[LAST_TX_NS] = _instant_ns(frame[last_seen])
-        out = pd.DataFrame(columns, index=pd.Index(frame[key].to_numpy(), name=key))
-        built[kind] = _state_frame(dict(out.items()), dtypes, key)
+            columns[LAST_TX_NS] = pd.Series(_instant_ns(frame[last_seen]), index)
+        built[kind] = _state_frame(columns, dtypes, key)
     for col in (CUSTOMER_ID, TERMINAL_ID, last_seen):
         if col not in pairs.columns:
             raise ValueError(f"pair totals lack column {col}; found {list(pairs.columns)}")

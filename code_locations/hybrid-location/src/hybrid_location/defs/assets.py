@@ -24,7 +24,7 @@ from fraud_core.scoring import refresh_labels, score_transactions
 from fraud_core.window_state import build_day_features, labels_due_days, terminal_label_totals
 from fraud_dagster.failures import fail_fast_on
 from fraud_dagster.resources import WAREHOUSE_POOL
-from hybrid_location.feature_inputs import read_feature_inputs
+from hybrid_location.feature_inputs import read_days, read_feature_inputs
 from hybrid_location.models import (
     NoPromotedModelError,
     load_model,
@@ -204,10 +204,7 @@ def matured_terminal_labels(
     if _has_data(labelled_day, wh.source_time_range()):
         _require_partitions(context, raw_customer_transactions, [labelled_day], "its labels")
     began = time.perf_counter()
-    rows = wh.read_partitions(wh.tables.validated, labelled_day, labelled_day + timedelta(1))
-    if len(rows):  # the labels known now, not those at ingestion
-        source = wh.read_source(*day_bounds(labelled_day))
-        rows = refresh_labels(rows, source[["transaction_id", "tx_fraud"]])
+    rows = read_days(wh, labelled_day, labelled_day + timedelta(1))  # labels known now
     totals = terminal_label_totals(rows, labelled_day)
     totals[TRANSACTION_DAY] = date_column(labelled_day, totals.index)
     wh.replace_partition(wh.tables.terminal_labels, totals, day)
