@@ -3,7 +3,7 @@
 Both ways of computing a day's features run against the same DuckDB warehouse (the local
 default), through the same ``Warehouse`` calls the asset makes, so warehouse time is included:
 
-* **bounded** (what the asset does): ``hybrid_location.feature_inputs.read_feature_inputs`` reads
+* **bounded** (what the asset does): ``fraud_storage.feature_inputs.read_feature_inputs`` reads
   the day and its boundary days (labels refreshed from the source) and the per-entity window
   totals the warehouse computes for the day's entities (customers and pairs from the validated
   rows, terminals from the matured terminal label table); ``build_day_features`` computes the day;
@@ -11,7 +11,7 @@ default), through the same ``Warehouse`` calls the asset makes, so warehouse tim
   delay`` days, labels refreshed from the source over the same days, ``build_features``.
 
 The warehouse is seeded once with ``--days`` (default 98) days of ``--rows`` simulated
-transactions a day (``bench_window_state.DayStream``: handbook-like customers and terminals):
+transactions a day (``day_stream.DayStream``: handbook-like customers and terminals):
 source, validated partitions and matured terminal label counts (untimed); both configurations then compute the last day, ``--repeats``
 times each, interleaved. It prints the median time and peak RSS growth per way and
 configuration, the rows each reads, the ratios (1, 7, 90) / (1, 7, 30) (target for the bounded
@@ -36,16 +36,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bench_window_state import FIRST_DAY, DayStream
-from fraud_storage.duckdb_warehouse import DuckDBWarehouse
-from fraud_storage.warehouse import date_column
-from fraud_storage.window_totals import TRANSACTION_DAY
+from day_stream import FIRST_DAY, DayStream
 from memory import peak_rss
 
-from fraud_core.features import FeatureConfig, build_features, lookback_days
+from fraud_core.columns import TRANSACTION_DAY, TRANSACTION_ID
+from fraud_core.features import (
+    FeatureConfig,
+    build_day_features,
+    build_features,
+    labels_due_on,
+    lookback_days,
+    matured_totals,
+)
 from fraud_core.schema import validate_transactions
-from fraud_core.window_state import build_day_features, labels_due_on, terminal_label_totals
-from hybrid_location.feature_inputs import read_days, read_feature_inputs
+from fraud_storage.duckdb_warehouse import DuckDBWarehouse
+from fraud_storage.feature_inputs import read_days, read_feature_inputs
+from fraud_storage.warehouse import date_column
 
 CONFIGS = {
     "(1, 7, 30)": FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7),
@@ -57,7 +63,9 @@ MB = 1024**2
 def seed(warehouse: DuckDBWarehouse, stream: DayStream, n_days: int) -> int:
     """Load ``n_days`` days into the source, the validated table and the matured terminal label
     table (what raw_customer_transactions and matured_terminal_labels write); returns the rows."""
-    delay = {c.label_delay_days for c in CONFIGS.values()}.pop()  # one table serves both
+    delays = {c.label_delay_days for c in CONFIGS.values()}
+    assert len(delays) == 1, "one matured label table serves every configuration"
+    config = FeatureConfig(label_delay_days=delays.pop())
     total = 0
     for i in range(n_days):
         day = FIRST_DAY + timedelta(i)
@@ -66,9 +74,9 @@ def seed(warehouse: DuckDBWarehouse, stream: DayStream, n_days: int) -> int:
         result = validate_transactions(rows)
         assert result.n_rejected == 0
         warehouse.replace_partition(warehouse.tables.validated, result.valid, day)
-        labels = terminal_label_totals(result.valid, day)
+        labels = matured_totals(result.valid, day, config)
         labels[TRANSACTION_DAY] = date_column(day, labels.index)
-        due = labels_due_on(day, FeatureConfig(label_delay_days=delay))
+        due = labels_due_on(day, config)
         warehouse.replace_partition(warehouse.tables.terminal_labels, labels, due)
         total += len(rows)
     return total
@@ -101,7 +109,7 @@ def measure(fn, warehouse, day, config) -> dict:
 def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     """Integer and flag columns exactly, floats to rtol 1e-9, same rows in the same order."""
     assert list(a.columns) == list(b.columns)
-    assert a["transaction_id"].tolist() == b["transaction_id"].tolist()
+    assert a[TRANSACTION_ID].tolist() == b[TRANSACTION_ID].tolist()
     for column in a.columns:
         x, y = a[column], b[column]
         if x.dtype.kind == "f":  # atol: z-scores of amounts equal to the mean are noise around 0

@@ -3,8 +3,10 @@
 Both engines compute the handbook's 14 baseline features on the same in-memory pandas frame, in
 this one process: DuckDB with ``RANGE`` window functions (per customer ``(t - n days, t]``, per
 terminal the delayed window ``(t - n - d days, t - d days]``), result fetched into pandas with
-``.df()`` and ordered like build_features' output. fraud_core additionally computes its 5 extra
-features (its time includes them). The two are checked to agree (allclose) on a sample of rows.
+``.df()`` and ordered like build_features' output. fraud_core additionally computes the rest of
+the feature registry (``fraud_core.features.FEATURE_LAYOUT``; its time includes them: 8 more at
+three windows, 3 of them the terminal spend family added on 2026-12-04). The two are checked to
+agree (allclose) on a sample of rows.
 
 Usage::
 
@@ -27,14 +29,15 @@ checked to be identical (``--skip-no-cow`` skips it). Each measured run follows 
 on 2,000 rows, so that mapping the libraries' code pages does not count as growth, and
 ``malloc_trim``, so that no free heap memory left by earlier work is reused unseen. DuckDB runs without CoW, as before.
 ``--tracemalloc`` adds a run under tracemalloc (numpy/pandas buffers), ``--stages`` one that
-reports the peak RSS growth during each stage of build_features (where the peak is).
+reports the peak RSS growth during each stage of build_features (where the peak is): the
+stages are the private steps of ``fraud_core.features.table``, one per window group of the
+registry.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import hashlib
 import io
@@ -48,10 +51,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from memory import peak_rss, rss_bytes
+from memory import peak_rss, release_free_heap, rss_bytes
 
-import fraud_core.features as features_module
-from fraud_core.features import FeatureConfig, build_features
+import fraud_core.features.table as table_module
+from fraud_core.columns import (
+    CUSTOMER_ID,
+    TERMINAL_ID,
+    TRANSACTION_ID,
+    TX_AMOUNT,
+    TX_DATETIME,
+    TX_FRAUD,
+    TX_FRAUD_SCENARIO,
+)
+from fraud_core.features import FeatureConfig, build_features, feature_dtypes
+from fraud_core.features.registry import (
+    CUSTOMER_ACTIVITY,
+    TERMINAL_RISK,
+    TX_DURING_NIGHT,
+    TX_DURING_WEEKEND,
+)
 
 HANDBOOK = Path("/work/shared/data/fdh/simulated_raw_2018-04-01_2018-09-30.parquet")
 ROWS_PER_CUSTOMER = 356  # the handbook simulator's average over 183 days
@@ -60,13 +78,13 @@ RSS_TARGET = 3.0  # peak RSS growth during build_features, in input frames
 
 
 def baseline_columns(config: FeatureConfig) -> list[str]:
-    """Return the handbook's baseline feature names for ``config``."""
-    cols = ["tx_during_weekend", "tx_during_night"]
-    for n in config.windows_days:
-        cols += [f"customer_id_nb_tx_{n}day_window", f"customer_id_avg_amount_{n}day_window"]
-    for n in config.windows_days:
-        cols += [f"terminal_id_nb_tx_{n}day_window", f"terminal_id_risk_{n}day_window"]
-    return cols
+    """Return the handbook's baseline feature names for ``config`` (DuckDB computes these)."""
+    return [
+        TX_DURING_WEEKEND.name,
+        TX_DURING_NIGHT.name,
+        *CUSTOMER_ACTIVITY.columns(config),
+        *TERMINAL_RISK.columns(config),
+    ]
 
 
 def random_transactions(rows: int, seed: int = 0, days: int = 183) -> pd.DataFrame:
@@ -78,12 +96,12 @@ def random_transactions(rows: int, seed: int = 0, days: int = 183) -> pd.DataFra
     fraud = (rng.random(rows) < 0.008).astype(np.int8)
     return pd.DataFrame(
         {
-            "transaction_id": np.arange(rows, dtype=np.int64),
-            "tx_datetime": start + pd.to_timedelta(seconds, unit="s"),
-            "customer_id": rng.integers(0, n_customers, rows),
-            "terminal_id": rng.integers(0, 2 * n_customers, rows),
-            "tx_amount": np.round(rng.gamma(2.0, 27.0, rows), 2),
-            "tx_fraud": pd.arrays.IntegerArray(fraud, np.zeros(rows, dtype=bool)),
+            TRANSACTION_ID: np.arange(rows, dtype=np.int64),
+            TX_DATETIME: start + pd.to_timedelta(seconds, unit="s"),
+            CUSTOMER_ID: rng.integers(0, n_customers, rows),
+            TERMINAL_ID: rng.integers(0, 2 * n_customers, rows),
+            TX_AMOUNT: np.round(rng.gamma(2.0, 27.0, rows), 2),
+            TX_FRAUD: pd.arrays.IntegerArray(fraud, np.zeros(rows, dtype=bool)),
         }
     )
 
@@ -107,13 +125,13 @@ def handbook_transactions() -> pd.DataFrame:
     raw.columns = [c.lower() for c in raw.columns]
     return pd.DataFrame(
         {
-            "transaction_id": raw["transaction_id"],
-            "tx_datetime": raw["tx_datetime"].dt.tz_localize("UTC").dt.as_unit("ns"),
-            "customer_id": raw["customer_id"],
-            "terminal_id": raw["terminal_id"],
-            "tx_amount": raw["tx_amount"],
-            "tx_fraud": raw["tx_fraud"].astype("Int8"),
-            "tx_fraud_scenario": raw["tx_fraud_scenario"].astype("Int8"),
+            TRANSACTION_ID: raw[TRANSACTION_ID],
+            TX_DATETIME: raw[TX_DATETIME].dt.tz_localize("UTC").dt.as_unit("ns"),
+            CUSTOMER_ID: raw[CUSTOMER_ID],
+            TERMINAL_ID: raw[TERMINAL_ID],
+            TX_AMOUNT: raw[TX_AMOUNT],
+            TX_FRAUD: raw[TX_FRAUD].astype("Int8"),
+            TX_FRAUD_SCENARIO: raw[TX_FRAUD_SCENARIO].astype("Int8"),
         }
     )
 
@@ -122,34 +140,35 @@ def duckdb_query(config: FeatureConfig) -> str:
     """Return the DuckDB SQL computing the 14 baseline features of the registered ``tx``."""
     day_us = 86_400 * 10**6
     d = config.label_delay_days
+    nb_tx, avg_amount = (f.name for f in CUSTOMER_ACTIVITY.features)
+    terminal_nb_tx, risk = (f.name for f in TERMINAL_RISK.features)
     cols = [
-        "CAST(dayofweek(tx_datetime) IN (0, 6) AS TINYINT) AS tx_during_weekend",
-        "CAST(hour(tx_datetime) <= 6 AS TINYINT) AS tx_during_night",
+        f"CAST(dayofweek({TX_DATETIME}) IN (0, 6) AS TINYINT) AS {TX_DURING_WEEKEND.name}",
+        f"CAST(hour({TX_DATETIME}) <= 6 AS TINYINT) AS {TX_DURING_NIGHT.name}",
     ]
     for n in config.windows_days:
         # RANGE offsets are inclusive: n days minus 1 us gives (t - n days, t] on us timestamps
         w = (
-            f"OVER (PARTITION BY customer_id ORDER BY us "
+            f"OVER (PARTITION BY {CUSTOMER_ID} ORDER BY us "
             f"RANGE BETWEEN {n * day_us - 1} PRECEDING AND CURRENT ROW)"
         )
         cols += [
-            f"COUNT(*) {w} AS customer_id_nb_tx_{n}day_window",
-            f"AVG(tx_amount) {w} AS customer_id_avg_amount_{n}day_window",
+            f"COUNT(*) {w} AS {nb_tx(n)}",
+            f"AVG({TX_AMOUNT}) {w} AS {avg_amount(n)}",
         ]
     for n in config.windows_days:
         w = (
-            f"OVER (PARTITION BY terminal_id ORDER BY us "
+            f"OVER (PARTITION BY {TERMINAL_ID} ORDER BY us "
             f"RANGE BETWEEN {(n + d) * day_us - 1} PRECEDING AND {d * day_us} PRECEDING)"
         )
         cols += [
-            f"COUNT(*) {w} AS terminal_id_nb_tx_{n}day_window",
-            f"COALESCE(SUM(tx_fraud) {w} / NULLIF(COUNT(tx_fraud) {w}, 0), 0) "
-            f"AS terminal_id_risk_{n}day_window",
+            f"COUNT(*) {w} AS {terminal_nb_tx(n)}",
+            f"COALESCE(SUM({TX_FRAUD}) {w} / NULLIF(COUNT({TX_FRAUD}) {w}, 0), 0) AS {risk(n)}",
         ]
     return (
-        f"SELECT transaction_id, tx_datetime, {', '.join(cols)} "
-        "FROM (SELECT *, epoch_us(tx_datetime) AS us FROM tx) "
-        "ORDER BY tx_datetime, transaction_id"
+        f"SELECT {TRANSACTION_ID}, {TX_DATETIME}, {', '.join(cols)} "
+        f"FROM (SELECT *, epoch_us({TX_DATETIME}) AS us FROM tx) "
+        f"ORDER BY {TX_DATETIME}, {TRANSACTION_ID}"
     )
 
 
@@ -196,14 +215,6 @@ def shared_bytes(out: pd.DataFrame, transactions: pd.DataFrame) -> int:
     return total
 
 
-def release_free_heap() -> None:
-    """Return free malloc memory to the OS (glibc ``malloc_trim``), so that memory freed
-    earlier (making the input, say) is not silently reused by a measured run."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def run_fraud_core(
     transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int, *, cow: bool
 ) -> tuple[pd.DataFrame, float]:
@@ -214,6 +225,7 @@ def run_fraud_core(
         release_free_heap()
         ours, t_ours, rss = timed(lambda: build_features(transactions, config))
     out_bytes = int(ours.memory_usage(deep=True).sum())
+    n_features = len(feature_dtypes(config))
     new_bytes = out_bytes - shared_bytes(ours, transactions)
     mode = (
         "with pandas Copy-on-Write (pandas 3's default; opt-in on pandas 2.x)"
@@ -224,8 +236,9 @@ def run_fraud_core(
         " (the rest shares the input's key columns)" if new_bytes < out_bytes else " (no sharing)"
     )
     print(
-        f"fraud_core.build_features {mode}: {t_ours:7.2f} s  ({len(ours.columns) - 7} features "
-        f"incl. the 5 extra); output {out_bytes / MB:,.0f} MiB, of which new memory "
+        f"fraud_core.build_features {mode}: {t_ours:7.2f} s  ({n_features} features incl. "
+        f"{n_features - len(baseline_columns(config))} beyond the handbook's); output "
+        f"{out_bytes / MB:,.0f} MiB, of which new memory "
         f"{new_bytes / MB:,.0f} MiB = {new_bytes / input_bytes:.2f}x input{shared}"
     )
     growth = rss["peak"] - rss["start"]
@@ -244,28 +257,37 @@ def run_fraud_core(
     return ours, t_ours
 
 
-# build_features' stages, in call order (private functions of fraud_core.features)
+# build_features' stages (private functions of fraud_core.features.table): a stage per call,
+# named by the function, or by the window group for the group stage
 STAGES = {
-    "_calendar_features": "calendar",
-    "_customer_features": "customer windows",
+    "calendar_features": "calendar",
+    "_group_features": "windows",
+    "_seconds_since_previous": "seconds since previous",
     "_first_use_feature": "first use",
-    "_terminal_features": "terminal windows",
-    "_output_frame": "output frame",
+    "output_frame": "output frame",
 }
+
+
+def _stage_label(name: str, args: tuple[Any, ...]) -> str:
+    """The stage a call of ``name`` is: ``customer_current windows``, ``first use``, ..."""
+    if name == "_group_features":
+        return f"{args[3].name} windows"  # (entity, codes, ngroups, group, ...)
+    return STAGES[name]
 
 
 def stage_peaks(transactions: pd.DataFrame, config: FeatureConfig, input_bytes: int) -> None:
     """Extra CoW run printing the peak RSS growth during each stage of build_features."""
     marks = ["input handling"]  # the stage running now is the last one
-    originals = {name: getattr(features_module, name) for name in STAGES}
+    originals = {name: getattr(table_module, name) for name in STAGES}
 
     def staged(name: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
-            marks.append(STAGES[name])
+            label = _stage_label(name, args)
+            marks.append(label)
             try:
                 return originals[name](*args, **kwargs)
             finally:  # one sample at the end too: a stage may be shorter than the interval
-                peaks[STAGES[name]] = max(peaks.get(STAGES[name], 0), rss_bytes())
+                peaks[label] = max(peaks.get(label, 0), rss_bytes())
                 marks.append("between stages")
 
         return call
@@ -283,7 +305,7 @@ def stage_peaks(transactions: pd.DataFrame, config: FeatureConfig, input_bytes: 
         build_features(transactions.iloc[:2000], config)
         release_free_heap()
         for name in STAGES:
-            setattr(features_module, name, staged(name))
+            setattr(table_module, name, staged(name))
         thread = threading.Thread(target=sample, daemon=True)
         start = rss_bytes()
         thread.start()
@@ -293,8 +315,8 @@ def stage_peaks(transactions: pd.DataFrame, config: FeatureConfig, input_bytes: 
             stop.set()
             thread.join()
             for name, fn in originals.items():
-                setattr(features_module, name, fn)
-    order = ["input handling", *STAGES.values()]
+                setattr(table_module, name, fn)
+    order = [s for s in dict.fromkeys(marks) if s != "between stages"]  # first-seen order
     print(
         "  RSS peak growth by stage (extra CoW run), x input: "
         + ", ".join(f"{s} {(peaks[s] - start) / input_bytes:.2f}" for s in order if s in peaks)
@@ -342,16 +364,16 @@ def compare(
 ) -> None:
     """Print whether the two agree on ``columns`` for a random sample of transactions."""
     # DuckDB's RANGE frame includes same-instant peers; fraud_core orders them by id.
-    tied = transactions.duplicated(["customer_id", "tx_datetime"], keep=False)
-    tied_ids = set(transactions.loc[tied, "transaction_id"])
+    tied = transactions.duplicated([CUSTOMER_ID, TX_DATETIME], keep=False)
+    tied_ids = set(transactions.loc[tied, TRANSACTION_ID])
     rng = np.random.default_rng(0)
     pos = rng.choice(len(ours), size=min(sample, len(ours)), replace=False)
-    ids = ours["transaction_id"].to_numpy()[pos]
+    ids = ours[TRANSACTION_ID].to_numpy()[pos]
     ids = ids[~np.isin(ids, list(tied_ids))]
-    a = ours.set_index("transaction_id").loc[ids, columns].to_numpy(np.float64)
-    b = theirs.set_index("transaction_id").loc[ids, columns].to_numpy(np.float64)
+    a = ours.set_index(TRANSACTION_ID).loc[ids, columns].to_numpy(np.float64)
+    b = theirs.set_index(TRANSACTION_ID).loc[ids, columns].to_numpy(np.float64)
     ok = np.isclose(a, b, rtol=1e-9, atol=1e-9)
-    same_order = ours["transaction_id"].equals(theirs["transaction_id"])
+    same_order = ours[TRANSACTION_ID].equals(theirs[TRANSACTION_ID])
     print(
         f"check: {len(ids):,} sampled rows ({len(tied_ids):,} rows in customer same-instant ties "
         f"excluded), {len(columns)} features: "
@@ -406,8 +428,8 @@ def main() -> None:
     input_bytes = int(transactions.memory_usage(deep=True).sum())
     print(
         f"input: {len(transactions):,} rows ({args.source}), "
-        f"{transactions['customer_id'].nunique():,} customers, "
-        f"{transactions['terminal_id'].nunique():,} terminals, {input_bytes / MB:,.0f} MiB, "
+        f"{transactions[CUSTOMER_ID].nunique():,} customers, "
+        f"{transactions[TERMINAL_ID].nunique():,} terminals, {input_bytes / MB:,.0f} MiB, "
         f"made in {time.perf_counter() - t0:.1f} s; windows {config.windows_days}, "
         f"delay {config.label_delay_days} d"
     )

@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
+from fraud_core.columns import TX_AMOUNT, TX_FRAUD
 from fraud_core.evaluation import (
     ModelFactory,
     evaluate_scores,
@@ -56,7 +57,7 @@ CH3_TRAIN_START = "2018-07-25"
 METRICS = ("roc_auc", "average_precision", "card_precision@100")
 # The handbook's chapter 3 baseline features (lower-cased), in the book's order.
 HANDBOOK_FEATURES = [
-    "tx_amount",
+    TX_AMOUNT,
     "tx_during_weekend",
     "tx_during_night",
     "customer_id_nb_tx_1day_window",
@@ -147,7 +148,7 @@ def run_single_split(
 ) -> dict[str, tuple[float, ...]]:
     """Chapter 3 protocol: one train/delay/test split; returns name -> (AUC, AP, CP@100, seconds)."""
     train, test = train_delay_test_split(features, CH3_TRAIN_START, 7, 7, 7)
-    test = test[test["tx_fraud"].notna()]
+    test = test[test[TX_FRAUD].notna()]
     log(
         f"ch3 split: train {len(train)} rows ({int(train['tx_fraud'].sum())} fraud), "
         f"test {len(test)} rows ({int(test['tx_fraud'].sum())} fraud)"

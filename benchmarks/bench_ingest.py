@@ -33,9 +33,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from memory import rss_bytes
+
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from fraud_storage.warehouse import normalise_frame
-from memory import rss_bytes
 
 VARIANTS = ("read_source", "df", "arrow_batches", "arrow_table", "df_unordered")
 BATCH_ROWS = 1_000_000

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraud_core.columns import TX_FRAUD
 from fraud_core.evaluation import evaluate_scores
 from fraud_core.features import FeatureConfig, build_features
 from fraud_core.model import (
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     features, source = load_features(args.data)
-    labelled = features[features["tx_fraud"].notna()]
+    labelled = features[features[TX_FRAUD].notna()]
     train = labelled.iloc[: args.train_rows]
     holdout = labelled.iloc[args.train_rows : args.train_rows + 200_000]
     overrides = {} if args.iterations is None else {"iterations": args.iterations}

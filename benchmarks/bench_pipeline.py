@@ -2,11 +2,12 @@
 
 The real assets of ``code_locations/hybrid-location`` run through ``dg.materialize`` (in-process,
 an ephemeral test instance), with resources built like the location's test fixtures
-(``small_resources``): a local DuckDB warehouse whose source is seeded with
+(``fraud_testing.pipeline.pipeline_resources``: shape, promotion policy without floors and
+report directory built as a deployment builds them): a local DuckDB warehouse whose source is seeded with
 ``simulate_transactions(n_customers = N / 2, n_terminals = 10,000)`` (the handbook's ~78
 terminals within reach of a customer; its daily rate averages 2 transactions per customer) over
-the days the run needs, windows ``(1, 7)`` and label delay 1 day, so a day's feature lookback is
-8 days.
+the days the run needs, pipeline shape windows ``(1, 7)`` and label delay 1 day, so a day's
+feature lookback is 8 days.
 
 Per day size N, untimed preparation: seeding the source, ``raw_customer_transactions`` and
 ``matured_terminal_labels`` for the 8 lookback days (and, at the smallest size only, the transformed days and the model it trains,
@@ -44,22 +45,27 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from memory import peak_rss
 
-from hybrid_location import feature_inputs
-from hybrid_location.defs import assets as pipeline_assets
-from hybrid_location.resources import (
-    DuckDBWarehouseResource,
-    FraudSettings,
-    LocalSeed,
-    ModelStoreResource,
+from fraud_core.promotion import MIN_AVERAGE_PRECISION_VARIABLE, MIN_ROC_AUC_VARIABLE
+from fraud_core.shape import PipelineShape
+from fraud_dagster.builders import (
+    REPORT_DIR_VARIABLE,
+    promotion_policy_resource,
+    report_directory_resource,
 )
+from fraud_dagster.environment import Environment
+from fraud_dagster.resources import DuckDBWarehouseResource, LocalSeed, ModelStoreResource
+from fraud_dagster.settings import FraudSettings
+from fraud_dagster.shape import shape_resource
+from fraud_storage import feature_inputs
+from fraud_storage.duckdb_warehouse import DuckDBWarehouse
+from hybrid_location.defs import assets as pipeline_assets
+from hybrid_location.settings import TrainingSettings
 
 DAY = date(2025, 3, 31)
-WINDOWS = [1, 7]
-DELAY = 1
-LOOKBACK = max(WINDOWS) + DELAY
+SHAPE = PipelineShape(windows_days=(1, 7), label_delay_days=1)
+LOOKBACK = SHAPE.lookback_days
 TRAIN_DAYS = 1
 VALIDATION_DAYS = 1
 N_TERMINALS = 10_000
@@ -69,8 +75,8 @@ CORE_FUNCTIONS = (
     "build_day_features",
     "refresh_labels",
     "state_from_totals",
-    "terminal_label_totals",
-    "feature_columns",
+    "matured_totals",
+    "training_windows",
     "train_model",
     "validation_metrics",
     "decide_promotion",
@@ -133,18 +139,11 @@ def instrument() -> None:
 
 
 def pipeline_resources(root: Path, per_day: int, model_root: Path, n_days: int) -> dict[str, Any]:
-    """Resources like the location's ``small_resources``, sized to ``per_day`` transactions."""
-    settings = {
-        "windows_days": WINDOWS,
-        "label_delay_days": DELAY,
-        "train_days": TRAIN_DAYS,
-        "validation_days": VALIDATION_DAYS,
-        "iterations": 100,
-        "device": "cpu",
-        "report_dir": str(root / "reports"),
-        "min_average_precision": 0.0,
-        "min_roc_auc": 0.0,
-    }
+    """Resources like ``fraud_testing.pipeline.pipeline_resources``, sized to ``per_day``."""
+    training = TrainingSettings(
+        train_days=TRAIN_DAYS, validation_days=VALIDATION_DAYS, iterations=100, device="cpu"
+    )
+    no_floors = {MIN_AVERAGE_PRECISION_VARIABLE: "0", MIN_ROC_AUC_VARIABLE: "0"}
     return {
         "warehouse": DuckDBWarehouseResource(
             duckdb=DuckDBResource(database=str(root / "warehouse.duckdb")),
@@ -157,7 +156,11 @@ def pipeline_resources(root: Path, per_day: int, model_root: Path, n_days: int) 
             ),
         ),
         "model_store": ModelStoreResource(root=str(model_root)),
-        "settings": FraudSettings(**settings),
+        "settings": FraudSettings(),
+        "training": training,
+        "shape": shape_resource(SHAPE),
+        "promotion_policy": promotion_policy_resource(Environment.LOCAL, no_floors),
+        "report_dir": report_directory_resource({REPORT_DIR_VARIABLE: str(root / "reports")}),
     }
 
 

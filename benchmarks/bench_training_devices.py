@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fraud_core.columns import TX_FRAUD
 from fraud_core.evaluation import evaluate_scores
 from fraud_core.features import FeatureConfig, build_features
 from fraud_core.model import DeviceError, TrainConfig, gpu_device_count, train_model
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     features = build_features(validate_transactions(raw).valid, FeatureConfig())
     del raw
-    labelled = features[features["tx_fraud"].notna()].reset_index(drop=True)
+    labelled = features[features[TX_FRAUD].notna()].reset_index(drop=True)
     log(f"{len(labelled):,} labelled rows with features in {time.perf_counter() - started:.1f}s")
 
     n_gpu = gpu_device_count()
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         train = labelled.iloc[:size]
         holdout = labelled.iloc[size : size + holdout_rows]
-        row: dict[str, object] = {"rows": size, "fraud_rate": round(train["tx_fraud"].mean(), 5)}
+        row: dict[str, object] = {"rows": size, "fraud_rate": round(train[TX_FRAUD].mean(), 5)}
         if n_gpu:
             try:
                 row["gpu"] = fit(train, holdout, "gpu")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import threading
 from collections.abc import Iterator
@@ -33,3 +36,11 @@ def peak_rss(interval_s: float = 0.005) -> Iterator[dict[str, int]]:
         stop.set()
         thread.join()
         result["peak"] = max(result["peak"], rss_bytes())
+
+
+def release_free_heap() -> None:
+    """Return free malloc memory to the OS (glibc ``malloc_trim``), so that memory freed
+    earlier (making the input, say) is not silently reused by a measured run."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

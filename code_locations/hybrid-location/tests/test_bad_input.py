@@ -20,9 +20,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+
 from fraud_storage import Warehouse
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
-
 from hybrid_location.defs import assets as a
 
 ALL = a.PIPELINE_ASSETS
@@ -441,9 +441,9 @@ def snowflake_resources(
     monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, Any]:
     """The location's resources with the warehouse built from SNOWFLAKE_* variables."""
+    from fraud_dagster.environment import Environment
+    from fraud_dagster.resources import SnowflakeWarehouseResource
     from hybrid_location.defs.resources import build_resources
-    from hybrid_location.environment import Environment
-    from hybrid_location.resources import SnowflakeWarehouseResource
 
     env = snowflake_database.environment()
     for key, value in env.items():

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_core.features import build_features, feature_columns
+from fraud_core.features import build_features, labels_due_days, labels_due_on
 from fraud_core.scoring import refresh_labels
-from fraud_core.window_state import labels_due_days, labels_due_on
+from fraud_core.shape import PipelineShape
+from fraud_storage.feature_inputs import day_runs, read_feature_inputs
+from fraud_testing.pipeline import SMALL_SHAPE
 from hybrid_location.defs import assets as a
-from hybrid_location.feature_inputs import day_runs, read_feature_inputs
 
 DAY = date(2025, 3, 31)  # the last simulated day (conftest)
 
@@ -37,9 +38,9 @@ def _warehouse(resources: dict[str, Any]):
         return ready.warehouse.get_warehouse()
 
 
-def _full_recomputation(wh, day: date, settings) -> pd.DataFrame:
+def _full_recomputation(wh, day: date, shape: PipelineShape) -> pd.DataFrame:
     """The old way: every validated row of the lookback, labels from the source, all re-sorted."""
-    first = day - timedelta(days=settings.lookback_days())
+    first = day - timedelta(days=shape.lookback_days)
     history = wh.read_partitions(wh.tables.validated, first, day + timedelta(1))
     source = wh.read_source(
         pd.Timestamp(first, tz="UTC"), pd.Timestamp(day + timedelta(1), tz="UTC")
@@ -47,7 +48,7 @@ def _full_recomputation(wh, day: date, settings) -> pd.DataFrame:
     history = refresh_labels(history, source[["transaction_id", "tx_fraud"]])
     start = pd.Timestamp(day, tz="UTC")
     return build_features(
-        history, settings.feature_config(), start=start, end=start + pd.Timedelta(days=1)
+        history, shape.feature_config(), start=start, end=start + pd.Timedelta(days=1)
     )
 
 
@@ -82,10 +83,9 @@ def _assert_same_features(got: pd.DataFrame, want: pd.DataFrame, columns: list[s
 def test_stored_features_equal_the_full_recomputation_after_late_labels(
     engine_resources: dict[str, Any], instance: dg.DagsterInstance
 ) -> None:
-    resources = engine_resources
-    settings = resources["settings"]
+    resources, shape = engine_resources, SMALL_SHAPE  # the shape the resources run with
     wh = _warehouse(resources)
-    first = DAY - timedelta(days=settings.lookback_days())
+    first = DAY - timedelta(days=shape.lookback_days)
     for i in range((DAY - first).days + 1):
         day = (first + timedelta(days=i)).isoformat()
         dg.materialize(
@@ -99,7 +99,7 @@ def test_stored_features_equal_the_full_recomputation_after_late_labels(
     source = wh.read_source(
         pd.Timestamp(first, tz="UTC"), pd.Timestamp(DAY + timedelta(1), tz="UTC")
     )
-    relabel_day = DAY - timedelta(days=settings.label_delay_days + 2)
+    relabel_day = DAY - timedelta(days=shape.label_delay_days + 2)
     today_terminals = source.loc[source["tx_datetime"].dt.date == DAY, "terminal_id"]
     late = source.index[
         (source["tx_datetime"].dt.date == relabel_day)
@@ -113,20 +113,20 @@ def test_stored_features_equal_the_full_recomputation_after_late_labels(
     early = _run(resources, instance, [a.transformed_transactions], DAY)
     assert not early.success  # the label counts it reads are not there yet: a clear failure
     assert "needs matured_terminal_labels" in _failure(early)
-    due = labels_due_days(DAY, settings.feature_config())
+    due = labels_due_days(DAY, shape.feature_config())
     for day in due:
         _run(resources, instance, [a.matured_terminal_labels], day)
     assert _run(resources, instance, [a.transformed_transactions], DAY).success
     stored = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
-    want = _full_recomputation(wh, DAY, settings)
-    columns = feature_columns(settings.feature_config())
+    want = _full_recomputation(wh, DAY, shape)
+    columns = shape.feature_columns()
     _assert_same_features(stored, want, columns)
 
     # the late labels mattered: with the labels known at ingestion the risks differ
     history = wh.read_partitions(wh.tables.validated, first, DAY + timedelta(1))
     start = pd.Timestamp(DAY, tz="UTC")
     stale = build_features(
-        history, settings.feature_config(), start=start, end=start + pd.Timedelta(days=1)
+        history, shape.feature_config(), start=start, end=start + pd.Timedelta(days=1)
     )
     risk = "terminal_id_risk_7day_window"
     with pytest.raises(AssertionError):
@@ -145,15 +145,15 @@ def test_stored_features_equal_the_full_recomputation_after_late_labels(
     again = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
     _assert_same_features(again, stored, columns)
     with pytest.raises(AssertionError):
-        _assert_same_features(again, _full_recomputation(wh, DAY, settings), [risk])
-    relabel_due = labels_due_on(relabel_day, settings.feature_config())
+        _assert_same_features(again, _full_recomputation(wh, DAY, shape), [risk])
+    relabel_due = labels_due_on(relabel_day, shape.feature_config())
     _run(resources, instance, [a.matured_terminal_labels], relabel_due)
     assert _run(resources, instance, [a.transformed_transactions], DAY).success
     refreshed = wh.read_partitions(wh.tables.transformed, DAY, DAY + timedelta(1))
-    _assert_same_features(refreshed, _full_recomputation(wh, DAY, settings), columns)
+    _assert_same_features(refreshed, _full_recomputation(wh, DAY, shape), columns)
 
     # and it read only the day and its boundary days, not the whole lookback
-    inputs = read_feature_inputs(wh, DAY, settings.feature_config())
+    inputs = read_feature_inputs(wh, DAY, shape.feature_config())
     counts = wh.partition_counts(wh.tables.validated)
     lookback_rows = sum(n for day, n in counts.items() if first <= day <= DAY)
     assert inputs.rows_read < lookback_rows

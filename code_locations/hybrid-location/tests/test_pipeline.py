@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from fraud_testing.pipeline import reports_dir
 from hybrid_location.cli import run_pipeline
 from hybrid_location.defs import assets as a
 
@@ -33,7 +34,7 @@ def _counts(resources: dict[str, Any], role: str) -> dict[date, int]:
 
 @pytest.mark.slow
 def test_whole_graph_two_days_then_rerun_replaces(
-    resources: dict[str, Any], instance: dg.DagsterInstance
+    resources: dict[str, Any], instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     result = run_pipeline(resources, instance, days=2)
     assert result.scored_days == [DAY - timedelta(days=1), DAY]
@@ -46,7 +47,10 @@ def test_whole_graph_two_days_then_rerun_replaces(
     scores = _counts(resources, "scores")
     for day in result.scored_days:
         assert scores[day] == per_day[day] > 0  # one score per source transaction
-        assert Path(resources["settings"].report_dir, f"fraud_report_{day}.html").is_file()
+        assert (reports_dir(tmp_path) / f"fraud_report_{day}.html").is_file()
+    assert result.report_paths == [
+        str(reports_dir(tmp_path) / f"fraud_report_{day}.html") for day in result.scored_days
+    ]
     assert set(_counts(resources, "report")) == set(result.scored_days)
     # every day's checks passed and the model was promoted
     store = resources["model_store"].get_store()
@@ -93,14 +97,10 @@ def test_gate_refuses_a_worse_model(
     run_pipeline(resources, instance, days=1)
     store = resources["model_store"].get_store()
     promoted = store.promoted().version
-    weak = {
-        **resources,
-        **{
-            "settings": make_resources(iterations=1, min_average_precision=0.0, min_roc_auc=0.0)[
-                "settings"
-            ]
-        },
-    }
+    no_floors = {"FRAUD_MIN_AVERAGE_PRECISION": "0", "FRAUD_MIN_ROC_AUC": "0"}
+    weakened = make_resources(iterations=1, policy_env=no_floors)  # a LOCAL environment may
+    weak = {**resources, "training": weakened["training"]}
+    weak["promotion_policy"] = weakened["promotion_policy"]
     result = _materialize(
         [a.fraud_detection_model, a.fraud_scores],
         weak,

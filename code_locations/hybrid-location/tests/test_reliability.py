@@ -33,15 +33,17 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
+
+from fraud_core.shape import PipelineShape, ShapeMismatchError
+from fraud_dagster.resources import DuckDBWarehouseResource, TablesConfig
 from fraud_storage import ModelStore, WarehouseError
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse, connect_path
 from fraud_storage.model_store import COMPLETE_MARKER, PROMOTED_FILE, ModelNotFoundError
+from fraud_storage.models import load_model, save_model
 from fraud_storage.warehouse import WRITE_STEPS
-
+from fraud_testing.pipeline import SMALL_SHAPE, reports_dir
 from hybrid_location.cli import PipelineRun, run_pipeline
 from hybrid_location.defs import assets as a
-from hybrid_location.models import load_model, save_model
-from hybrid_location.resources import DuckDBWarehouseResource, TablesConfig
 
 ALL = a.PIPELINE_ASSETS
 PER_DAY = [
@@ -78,8 +80,8 @@ def _location_conftest() -> ModuleType:
     return module
 
 
-def small_resources(root: Path, **settings: Any) -> dict[str, Any]:
-    return _location_conftest().small_resources(root, **settings)
+def small_resources(root: Path, **overrides: Any) -> dict[str, Any]:
+    return _location_conftest().small_resources(root, **overrides)
 
 
 def warehouse_at(root: Path) -> DuckDBWarehouse:
@@ -187,7 +189,7 @@ class Pipeline:
         """A copy of the warehouse, model store and reports, with resources pointing at them."""
         copy_pipeline(self.root, target)
         resources = small_resources(target)
-        shutil.copytree(self.resources["settings"].report_dir, resources["settings"].report_dir)
+        shutil.copytree(reports_dir(self.root), reports_dir(target))
         return target, resources
 
 
@@ -249,8 +251,8 @@ def test_a_backfill_in_any_order_equals_day_by_day_runs(pipeline: Pipeline, tmp_
     assert table(tmp_path, "report", [DAY])["trailing_days_with_data"].tolist() == [1]
     for day in scored:
         html = f"fraud_report_{day.isoformat()}.html"
-        theirs = Path(pipeline.resources["settings"].report_dir, html).read_text()
-        assert Path(resources["settings"].report_dir, html).read_text() == theirs
+        theirs = (reports_dir(pipeline.root) / html).read_text()
+        assert (reports_dir(tmp_path) / html).read_text() == theirs
 
 
 def test_the_report_declares_its_trailing_week_of_scores() -> None:
@@ -318,7 +320,7 @@ def test_a_fault_at_any_write_step_leaves_each_table_old_or_new(
 ) -> None:
     """raw (two writes: validated, rejected), transformed and report, 4 steps each: 16 faults."""
     root, resources = pipeline.copy(tmp_path)
-    report_html = Path(resources["settings"].report_dir, f"fraud_report_{DAY}.html")
+    report_html = reports_dir(root) / f"fraud_report_{DAY}.html"
     instance = pipeline.instance  # knows which days were validated (history of the features)
     roles = ("validated", "rejected", "transformed", "report")
     old = day_state(root, roles)
@@ -368,8 +370,8 @@ WORKERS = textwrap.dedent(
     import dagster as dg
     import duckdb
     from dagster_duckdb import DuckDBResource
+    from fraud_dagster.resources import DuckDBWarehouseResource
     from hybrid_location.defs import assets as a
-    from hybrid_location.resources import DuckDBWarehouseResource
 
     spec = json.loads(sys.argv[1])
     real_connect, conflicts = duckdb.connect, []
@@ -646,28 +648,30 @@ def test_a_crash_while_promoting_keeps_the_previous_promotion(
 def test_a_model_for_other_features_is_refused_then_replaced(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    from fraud_core.features import feature_columns
     from fraud_core.model import TrainConfig, train_model
 
     root, resources = pipeline.copy(tmp_path)
     store = ModelStore(root / "models")
-    settings = resources["settings"]
-    expected = feature_columns(settings.feature_config())
+    expected = SMALL_SHAPE.feature_columns()  # the shape the pipeline runs with
     other = [c for c in expected if "terminal" not in c]  # e.g. trained before a feature change
     history = warehouse_at(root).read_partitions(
         warehouse_at(root).tables.transformed, DAY - timedelta(days=9), DAY
     )
     foreign = train_model(history, TrainConfig(device="cpu", iterations=20, features=tuple(other)))
-    version = save_model(store, foreign)
-    with pytest.raises(ValueError, match="cannot load model"):
-        load_model(store, version, expected)
+    version = save_model(store, foreign)  # records no pipeline shape, as models before shapes
+    with pytest.raises(ShapeMismatchError, match="no recorded pipeline shape"):
+        load_model(store, version, SMALL_SHAPE)
     store.promote(version, reason="promoted by hand, bypassing the gate")  # the store is generic
     scores_before = table(root, "scores", [DAY])
 
     result = materialize([a.fraud_scores], resources, pipeline.instance, DAY)
     assert not result.success
     assert retries(result) == 0
-    assert re.search(r"cannot load model.*feature", failure_message(result))
+    assert re.search(
+        rf"ShapeMismatchError: model {version} was trained with no recorded pipeline shape.*"
+        rf"this deployment runs .*{re.escape(SMALL_SHAPE.fingerprint)}.*Retrain the model",
+        failure_message(result),
+    )
     assert equal(table(root, "scores", [DAY]), scores_before)  # nothing written
 
     # the next training cannot compare with it, so the candidate must beat the floors to replace it
@@ -682,6 +686,24 @@ def test_a_model_for_other_features_is_refused_then_replaced(
 
 def pipeline_promoted(pipeline: Pipeline) -> str:
     return ModelStore(pipeline.root / "models").promoted().version
+
+
+@pytest.mark.slow
+def test_a_corrupt_promoted_model_fails_training_instead_of_lowering_the_gate(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """Only a declared shape mismatch makes the promoted model incomparable (the candidate then
+    faces the floors alone); a corrupt metadata.json fails the run and promotes nothing."""
+    root, resources = pipeline.copy(tmp_path)
+    store = ModelStore(root / "models")
+    before = store.promoted()
+    metadata = root / "models" / "versions" / before.version / "metadata.json"
+    metadata.write_text(metadata.read_text()[:-40])
+    result = train(resources, pipeline.instance)
+    assert not result.success
+    assert retries(result) == 0
+    assert "JSONDecodeError" in failure_message(result)
+    assert store.promoted() == before
 
 
 @pytest.mark.slow
@@ -852,10 +874,10 @@ def test_the_emulator_killed_mid_write_is_retried_and_the_run_completes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from dagster_snowflake import SnowflakeResource
+
+    from fraud_dagster.resources import SnowflakeWarehouseResource
     from fraud_storage.snowflake_config import connection_factory
     from fraud_storage.snowflake_warehouse import SnowflakeWarehouse
-
-    from hybrid_location.resources import SnowflakeWarehouseResource
 
     caplog.set_level("DEBUG")
     server = fakesnow_servers()  # a private emulator this test may kill
@@ -945,8 +967,8 @@ def test_injected_identifiers_in_configuration_are_refused_before_any_sql(
     """Table names from the environment reach the run; no connection is opened, nothing retried."""
     import snowflake.connector
 
+    from fraud_dagster.environment import Environment
     from hybrid_location.defs.resources import build_resources
-    from hybrid_location.environment import Environment
 
     connections: list[str] = []
 
@@ -1012,11 +1034,11 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
        stderr), every event with its metadata and error, the run records, the report table and the
        HTML reports are searched for the password.
     """
-    from fraud_core.features import FeatureConfig, build_features, feature_columns
+    from fraud_core.features import build_features
     from fraud_core.model import TrainConfig, train_model
+    from fraud_dagster.environment import Environment
+    from fraud_dagster.resources import SnowflakeWarehouseResource
     from hybrid_location.defs.resources import build_resources
-    from hybrid_location.environment import Environment
-    from hybrid_location.resources import SnowflakeWarehouseResource
 
     secret = f"Fake-Pw-{uuid.uuid4().hex}"
     env = snowflake_database.environment(SNOWFLAKE_PASSWORD=secret)
@@ -1024,8 +1046,9 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
         monkeypatch.setenv(key, value)
     caplog.set_level("DEBUG")
     # one-day windows, no label delay: a day's features need only the day before
+    shape = PipelineShape(windows_days=(1,), label_delay_days=0)
     resources = {
-        **small_resources(tmp_path, windows_days=[1], label_delay_days=0),
+        **small_resources(tmp_path, shape=shape),
         "warehouse": build_resources(Environment.LOCAL)["warehouse"],
     }
     source = two_simulated_days()
@@ -1035,10 +1058,10 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
     with dg.build_resources({"warehouse": resources["warehouse"]}) as ready:
         warehouse = ready.warehouse.get_warehouse()
         warehouse.load_source(pd.concat([source, bad], ignore_index=True))
-    config = FeatureConfig(windows_days=(1,), label_delay_days=0)
-    train = TrainConfig(device="cpu", iterations=20, features=tuple(feature_columns(config)))
+    train = TrainConfig(device="cpu", iterations=20)
     store = ModelStore(tmp_path / "models")
-    version = save_model(store, train_model(build_features(source, config), train))
+    features = build_features(source, shape.feature_config())
+    version = save_model(store, train_model(features, train, shape=shape))
     store.promote(version, reason="a tiny model for this test")
 
     runs, states = [], []

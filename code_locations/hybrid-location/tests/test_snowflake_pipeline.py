@@ -12,9 +12,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from fraud_dagster.resources import SnowflakeWarehouseResource
 from hybrid_location.cli import run_pipeline
 from hybrid_location.defs import assets as a
-from hybrid_location.resources import SnowflakeWarehouseResource
 
 pytestmark = [pytest.mark.snowflake, pytest.mark.slow]
 

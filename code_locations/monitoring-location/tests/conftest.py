@@ -7,62 +7,49 @@ from typing import Any
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from fraud_dagster.resources import (
-    DuckDBWarehouseResource,
-    LocalSeed,
-    ModelStoreResource,
-)
+from fraud_core.shape import PipelineShape
+from fraud_dagster.resources import DuckDBWarehouseResource
+from fraud_dagster.settings import FraudSettings
+from fraud_dagster.shape import shape_resource
+from fraud_testing.pipeline import SMALL_SHAPE, SMALL_TRAINING, pipeline_resources
 from monitoring_location.settings import MonitoringSettings
 
-LAST_DAY = "2025-03-31"
-LABEL_DELAY_DAYS = 2
+BUSINESS = set(FraudSettings.model_fields)
+"""Overrides of ``monitoring_resources`` that go to the shared business knobs."""
 
 
 def hybrid_resources(root: Path) -> dict[str, Any]:
-    """The hybrid pipeline on a small simulated source, as its own tests do.
+    """The hybrid pipeline on a small simulated source: the builder its own tests use.
 
     20 days instead of 12: the monitored days and their 7-day reference window then lie past the
     features' warm-up (windows of 7 days + the label delay reaching before the first day), which
     is a real drift the monitoring would - rightly - report.
     """
-    from hybrid_location.resources import FraudSettings
+    from hybrid_location.settings import TrainingSettings
 
-    return {
-        "warehouse": DuckDBWarehouseResource(
-            duckdb=DuckDBResource(database=str(root / "warehouse.duckdb")),
-            seed=LocalSeed(n_customers=800, n_terminals=1600, n_days=20, end_date=LAST_DAY, seed=3),
-        ),
-        "model_store": ModelStoreResource(root=str(root / "models")),
-        "settings": FraudSettings(
-            windows_days=[1, 7],
-            label_delay_days=LABEL_DELAY_DAYS,
-            train_days=10,
-            validation_days=3,
-            iterations=80,
-            device="cpu",
-            report_dir=str(root / "reports"),
-            min_average_precision=0.05,
-            min_roc_auc=0.6,
-        ),
-    }
+    return pipeline_resources(root, training=TrainingSettings(**SMALL_TRAINING), n_days=20)
 
 
-def monitoring_resources(root: Path, **settings: Any) -> dict[str, Any]:
-    """The monitoring resources on the SAME DuckDB file; keyword arguments override settings."""
-    defaults: dict[str, Any] = {
-        "label_delay_days": LABEL_DELAY_DAYS,
-        "alert_budget": 50,
-        "alert_threshold": 0.5,
-        "reference_sample_per_day": 0,
-        "min_rows": 100,
-        "precision_floor": 0.0,
-    }
+def monitoring_resources(
+    root: Path, *, shape: PipelineShape = SMALL_SHAPE, **overrides: Any
+) -> dict[str, Any]:
+    """The monitoring resources on the SAME DuckDB file and shape as ``hybrid_resources``.
+
+    Keyword arguments override the business knobs (``alert_budget``, ``alert_threshold``) or the
+    monitoring knobs; ``shape`` is the pipeline shape the location runs with.
+    """
+    business = {"alert_budget": 50, "alert_threshold": 0.5}
+    monitoring = {"reference_sample_per_day": 0, "min_rows": 100, "precision_floor": 0.0}
+    for key, value in overrides.items():
+        (business if key in BUSINESS else monitoring)[key] = value
     return {
         "warehouse": DuckDBWarehouseResource(
             duckdb=DuckDBResource(database=str(root / "warehouse.duckdb")),
             seed_missing_source=False,
         ),
-        "monitoring": MonitoringSettings(**{**defaults, **settings}),
+        "settings": FraudSettings(**business),
+        "shape": shape_resource(shape),
+        "monitoring": MonitoringSettings(**monitoring),
     }
 
 

@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from fraud_dagster.shape import PIPELINE_SHAPE
 from monitoring_location.automation import automation_window_days, on_labels_matured
 from monitoring_location.definitions import defs as load_defs
-from monitoring_location.settings import LABEL_DELAY_DAYS
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
 MONITORING = ("score_drift", "feature_drift", "delayed_label_performance", "model_health")
+LABEL_DELAY_DAYS = PIPELINE_SHAPE.label_delay_days  # the deployment's shape (default: 7 days)
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
-from fraud_storage import TableName
 from pydantic import ValidationError
 
 from fraud_dagster.environment import Environment
 from fraud_dagster.resources import DuckDBWarehouseResource
+from fraud_storage import TableName
 from monitoring_location.defs import upstream
 from monitoring_location.defs.assets import GROUP, MONITORING_ASSETS, score_drift
 from monitoring_location.defs.resources import build_resources
@@ -35,7 +35,11 @@ def test_locally_both_locations_use_the_same_duckdb_file(env) -> None:
     from hybrid_location.defs.resources import build_resources as hybrid_resources
 
     mine, theirs = build_resources(Environment.LOCAL), hybrid_resources(Environment.LOCAL)
-    assert set(mine) == {"warehouse", "monitoring"}
+    assert set(mine) == {"warehouse", "settings", "shape", "monitoring"}
+    # one class of business knobs and one shape for both locations
+    assert type(mine["settings"]) is type(theirs["settings"])
+    with dg.build_resources({"a": mine["shape"], "b": theirs["shape"]}) as ready:
+        assert ready.a is ready.b
     assert type(mine["warehouse"]) is type(theirs["warehouse"]) is DuckDBWarehouseResource
     assert mine["warehouse"].duckdb.database == theirs["warehouse"].duckdb.database
     assert mine["warehouse"].duckdb.database.endswith("data/warehouse.duckdb")
@@ -75,11 +79,10 @@ def test_monitoring_table_names_are_validated(name: str) -> None:
     "overrides",
     [
         {"psi_bins": 1},
-        {"alert_threshold": 1.5},
         {"psi_epsilon": 0.0},
         {"precision_floor": -0.1},
         {"reference_days": 0},
-        {"label_delay_days": -1},
+        {"min_rows": -1},
         {"psi_threshold": 0.0},
     ],
 )

@@ -11,8 +11,6 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import pytest
-from fraud_storage import TableName
-from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
 from fraud_core.evaluation import card_precision_at_k
 from fraud_core.monitoring import (
@@ -22,6 +20,8 @@ from fraud_core.monitoring import (
     labels_mature,
     population_stability_index,
 )
+from fraud_storage import TableName
+from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from monitoring_location.defs.assets import MONITORING_ASSETS
 from monitoring_location.defs.upstream import UPSTREAM_SPECS
 
@@ -101,7 +101,10 @@ def test_score_drift_equals_a_direct_psi_on_the_scores_table(pipeline: Pipeline)
     # The first scored day has no scored reference day before it: PSI not computed, not alerted.
     assert not stored.loc[first, "psi_computed"]
     assert math.isnan(stored.loc[first, "psi"])
-    assert _checks(pipeline.results[first])["score_psi_below_threshold"].passed
+    first_check = _checks(pipeline.results[first])["score_psi_below_threshold"]
+    assert first_check.passed
+    assert first_check.metadata["status"].text == "not computed"
+    assert first_check.metadata["psi"].value is None
     for day in pipeline.days[1:]:
         reference = _scores(pipeline, day - timedelta(days=REFERENCE_DAYS), day - timedelta(days=1))
         direct = population_stability_index(reference, _scores(pipeline, day, day))
@@ -115,6 +118,7 @@ def test_score_drift_equals_a_direct_psi_on_the_scores_table(pipeline: Pipeline)
         check = _checks(pipeline.results[day])["score_psi_below_threshold"]
         assert check.passed
         assert check.metadata["psi"].value == pytest.approx(direct.psi)
+        assert check.metadata["status"].text == "ok"
 
 
 def test_feature_drift_equals_a_direct_psi_on_the_features_table(pipeline: Pipeline) -> None:
@@ -179,8 +183,14 @@ def test_delayed_label_performance_matches_the_source_labels(pipeline: Pipeline)
     checks = _checks(pipeline.results[pipeline.days[-1]])
     assert checks["realised_precision_above_floor"].passed
     assert checks["realised_precision_above_floor"].metadata["labels_mature"].value is False
-    assert (
-        checks["realised_precision_above_floor"].metadata["status"].text.startswith("provisional")
+    mature_on = pipeline.days[-1] + timedelta(days=LABEL_DELAY)
+    assert checks["realised_precision_above_floor"].metadata["status"].text == (
+        f"provisional: labels mature on {mature_on}"
+    )
+    mature = _checks(pipeline.results[mature_days[-1]])["realised_precision_above_floor"]
+    assert mature.metadata["status"].text == "evaluated"
+    assert mature.metadata["card_precision_at_k"].value == pytest.approx(
+        stored.loc[mature_days[-1], "card_precision_at_k"]
     )
 
 

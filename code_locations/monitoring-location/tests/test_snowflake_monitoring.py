@@ -16,10 +16,13 @@ import pandas as pd
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from fraud_core.features import FeatureConfig, build_features
+from fraud_core.features import build_features
+from fraud_core.shape import PipelineShape
 from fraud_core.simulate import simulate_transactions
 from fraud_dagster.environment import Environment
 from fraud_dagster.resources import DuckDBWarehouseResource, SnowflakeWarehouseResource
+from fraud_dagster.settings import FraudSettings
+from fraud_dagster.shape import shape_resource
 from monitoring_location.defs.assets import MONITORING_ASSETS
 from monitoring_location.defs.resources import build_resources
 from monitoring_location.defs.upstream import UPSTREAM_SPECS
@@ -35,9 +38,8 @@ FIRST = date(2025, 3, 26)
 N_DAYS = 6
 MONITORED = [date(2025, 3, 30), date(2025, 3, 31)]
 TABLES = ["SCORE_DRIFT", "FEATURE_DRIFT", "PERFORMANCE", "MODEL_HEALTH"]
+SHAPE = PipelineShape(windows_days=(1, 3), label_delay_days=1)
 SETTINGS = {
-    "label_delay_days": 1,
-    "alert_budget": 10,
     "reference_days": 2,
     "reference_sample_per_day": 0,
     "min_rows": 50,
@@ -50,7 +52,7 @@ def _day_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     source = simulate_transactions(
         n_customers=200, n_terminals=400, start_date=FIRST, n_days=N_DAYS, seed=11
     )
-    features = build_features(source, FeatureConfig(windows_days=(1, 3), label_delay_days=1))
+    features = build_features(source, SHAPE.feature_config())
     rng = np.random.default_rng(0)
     signal = 0.6 * features["tx_fraud"].astype("float64").fillna(0).to_numpy()
     scores = features[
@@ -117,13 +119,19 @@ def test_snowflake_and_duckdb_monitoring_agree(
 ) -> None:
     for key, value in snowflake_database.environment().items():
         monkeypatch.setenv(key, value)
-    snowflake = {**build_resources(Environment.LOCAL), "monitoring": MonitoringSettings(**SETTINGS)}
+    shared = {"settings": FraudSettings(alert_budget=10), "shape": shape_resource(SHAPE)}
+    snowflake = {
+        **build_resources(Environment.LOCAL),
+        **shared,
+        "monitoring": MonitoringSettings(**SETTINGS),
+    }
     assert isinstance(snowflake["warehouse"], SnowflakeWarehouseResource)
     duckdb = {
         "warehouse": DuckDBWarehouseResource(
             duckdb=DuckDBResource(database=str(tmp_path / "warehouse.duckdb")),
             seed_missing_source=False,
         ),
+        **shared,
         "monitoring": MonitoringSettings(**SETTINGS),
     }
     tables = _day_tables()

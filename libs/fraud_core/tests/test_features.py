@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_core import features as feat
+from fraud_core.columns import KEY_COLUMNS
 from fraud_core.features import (
-    KEY_COLUMNS,
     FeatureConfig,
     build_features,
     feature_columns,
+    frames,
     lookback_days,
 )
+from fraud_core.features import table as feat
 from fraud_core.schema import empty_transactions
 
 DAY_NS = 86_400 * 10**9
@@ -41,6 +42,9 @@ DEFAULT_FEATURES = [
     "customer_id_amount_to_avg_30day_window",
     "customer_id_amount_zscore_30day_window",
     "customer_terminal_first_use",
+    "terminal_id_avg_amount_1day_window",
+    "terminal_id_avg_amount_7day_window",
+    "terminal_id_avg_amount_30day_window",
 ]
 
 
@@ -120,6 +124,8 @@ def _reference(df: pd.DataFrame, config: FeatureConfig) -> pd.DataFrame:
             labelled = m & known
             risk = fraud[labelled].sum() / labelled.sum() if labelled.any() else 0.0
             out[f"terminal_id_risk_{n}day_window"].append(risk)
+            m = (term == term[i]) & upto & (t > t[i] - n * DAY_NS)
+            out[f"terminal_id_avg_amount_{n}day_window"].append(amt[m].mean())
         prev = (cust == cust[i]) & earlier
         gaps = t[i] - t[prev]
         since = min(gaps.min(), lookback * DAY_NS) if prev.any() else lookback * DAY_NS
@@ -211,6 +217,7 @@ def test_feature_columns_default_and_custom() -> None:
         "customer_id_amount_to_avg_3day_window",
         "customer_id_amount_zscore_3day_window",
         "customer_terminal_first_use",
+        "terminal_id_avg_amount_3day_window",
     ]
 
 
@@ -356,7 +363,7 @@ def test_matches_brute_force_reference(
     if mode == "rank-key":  # the fallback used when entity * time span would overflow int64
         monkeypatch.setattr(feat._Timeline, "time_key_fits", lambda self, ngroups: False)
     if mode == "numpy-sort":  # the fallback when pandas' counting sort is not importable
-        monkeypatch.setattr(feat, "_groupsort_indexer", None)
+        monkeypatch.setattr(frames, "_groupsort_indexer", None)
     monkeypatch.setattr(feat, "_CHUNK", 37)  # many vectorised steps, partial last one
     df = _random_transactions(300, days=45, seed=1)
     _assert_features_equal(build_features(df, config), _reference(df, config), config)
@@ -547,7 +554,7 @@ def test_copy_on_write_shares_key_columns_without_coupling(rows: str) -> None:
     df = _random_transactions(300, days=10, seed=11)
     df = df.sort_values(["tx_datetime", "transaction_id"]).reset_index(drop=True)
     with pd.option_context("mode.copy_on_write", True):
-        assert feat._copy_on_write_active()
+        assert frames.copy_on_write_active()
         out = build_features(df, **_RANGES[rows])
         for col in _KEYS_WITH_SCENARIO:
             assert _shares_memory(out, df, col), col
@@ -580,7 +587,7 @@ def test_without_copy_on_write_key_columns_are_copied(rows: str) -> None:
     df = _random_transactions(300, days=10, seed=12)
     df = df.sort_values(["tx_datetime", "transaction_id"]).reset_index(drop=True)
     with pd.option_context("mode.copy_on_write", False):
-        assert not feat._copy_on_write_active()
+        assert not frames.copy_on_write_active()
         out = build_features(df, **_RANGES[rows])
     for col in _KEYS_WITH_SCENARIO:
         assert not _shares_memory(out, df, col), col
@@ -636,7 +643,7 @@ def test_int32_positions_and_counts_give_the_int64_output(
     df["customer_id"] *= 5_000_000  # sparse ids: factorized codes instead of id offsets
     assert feat._narrow_positions(np.arange(5), 5).dtype == np.int32
     narrow = build_features(df, **_RANGES[rows])
-    monkeypatch.setattr(feat, "_MAX_INT32_ROWS", 0)  # int64 positions and label counts
+    monkeypatch.setattr(feat, "MAX_INT32_ROWS", 0)  # int64 positions and label counts
     assert feat._narrow_positions(np.arange(5), 5).dtype == np.int64
     wide = build_features(df, **_RANGES[rows])
     assert len(narrow) > 0
@@ -650,16 +657,16 @@ def test_time_column_is_read_in_place_not_copied() -> None:
     df = _random_transactions(60, days=3, seed=17)
     col = df["tx_datetime"]
     stored = col.array._ndarray
-    view = feat._time_ns(col, copy=False)
+    view = frames.time_ns(col, copy=False)
     assert np.shares_memory(view, stored)
     assert not view.flags.writeable  # the caller's data: never written through
-    copied = feat._time_ns(col)
+    copied = frames.time_ns(col)
     assert not np.shares_memory(copied, stored)
     assert copied.flags.writeable
     np.testing.assert_array_equal(view, copied)
     # other units are converted to nanoseconds, a new array
     micro = col.dt.as_unit("us")
-    converted = feat._time_ns(micro, copy=False)
+    converted = frames.time_ns(micro, copy=False)
     assert not np.shares_memory(converted, micro.array._ndarray)
     np.testing.assert_array_equal(converted, copied)
     original = df.copy(deep=True)

@@ -25,6 +25,7 @@ from fraud_core.model import (
     select_device,
     train_model,
 )
+from fraud_core.shape import PipelineShape
 
 FEATURES = ["f_amount", "f_count", "f_risk"]
 
@@ -438,3 +439,50 @@ def test_load_detects_inconsistent_files(trained: FraudModel, tmp_path: Path) ->
         FraudModel.load(tmp_path, expected_features=["a", "b", "c"])
     with pytest.raises(FileNotFoundError):
         FraudModel.load(tmp_path / "nowhere", expected_features=FEATURES)
+
+
+# --- the pipeline shape in the metadata ------------------------------------------------------
+
+
+def shaped_features(shape: PipelineShape, n: int = 600) -> pd.DataFrame:
+    """``make_features`` rows with the shape's feature columns (noise, fraud tied to the amount)."""
+    data = make_features(n)
+    rng = np.random.default_rng(1)
+    for column in shape.feature_columns():
+        if column not in data:
+            data[column] = rng.normal(size=len(data))
+    return data
+
+
+def test_a_model_trained_for_a_shape_records_it() -> None:
+    shape = PipelineShape(windows_days=(1, 7), label_delay_days=2)
+    model = train_model(
+        shaped_features(shape), tiny_config(features=None), shape=shape, log=lambda _m: None
+    )
+    meta = model.metadata
+    assert meta.features == shape.feature_columns()
+    assert meta.pipeline_shape == shape.fingerprint
+    assert (meta.windows_days, meta.label_delay_days) == ([1, 7], 2)
+    assert meta.schema_version == 2
+    again = FraudModel.from_bytes(model.model_bytes(), model.metadata_json(), meta.features)
+    assert again.metadata.pipeline_shape == shape.fingerprint
+
+
+def test_a_shape_and_other_configured_features_are_refused() -> None:
+    shape = PipelineShape(windows_days=(1, 7), label_delay_days=2)
+    with pytest.raises(ValueError, match=r"differ from the features of pipeline shape w1-7\.d2"):
+        train_model(shaped_features(shape), tiny_config(), shape=shape)
+
+
+def test_metadata_written_before_shapes_still_loads(trained: FraudModel, tmp_path: Path) -> None:
+    """Schema 1 had no shape keys: it loads, and says it records no shape (None)."""
+    trained.save(tmp_path)
+    meta = json.loads((tmp_path / METADATA_FILE).read_text())
+    for key in ("pipeline_shape", "windows_days", "label_delay_days"):
+        del meta[key]
+    meta["schema_version"] = 1
+    (tmp_path / METADATA_FILE).write_text(json.dumps(meta))
+    loaded = FraudModel.load(tmp_path, expected_features=FEATURES)
+    assert loaded.metadata.pipeline_shape is None
+    assert loaded.metadata.windows_days is None
+    assert loaded.metadata.schema_version == 1

@@ -40,3 +40,54 @@ def test_policy_validation() -> None:
         PromotionPolicy(metric="accuracy")
     with pytest.raises(ValueError, match="tolerance"):
         PromotionPolicy(tolerance=-0.1)
+
+
+def test_policy_from_the_environment() -> None:
+    assert PromotionPolicy.from_env({}) == PromotionPolicy()
+    policy = PromotionPolicy.from_env(
+        {
+            "FRAUD_PROMOTION_TOLERANCE": "0.02",
+            "FRAUD_MIN_AVERAGE_PRECISION": "0.05",
+            "FRAUD_MIN_ROC_AUC": " 0.6 ",
+        }
+    )
+    assert policy == PromotionPolicy(tolerance=0.02, min_average_precision=0.05, min_roc_auc=0.6)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FRAUD_MIN_ROC_AUC": "high"}, "FRAUD_MIN_ROC_AUC='high' is not a number"),
+        ({"FRAUD_MIN_ROC_AUC": "nan"}, "FRAUD_MIN_ROC_AUC='nan' is not a finite number"),
+        ({"FRAUD_MIN_AVERAGE_PRECISION": "1.5"}, "FRAUD_MIN_AVERAGE_PRECISION='1.5': .*\\[0, 1\\]"),
+        ({"FRAUD_PROMOTION_TOLERANCE": "1"}, "FRAUD_PROMOTION_TOLERANCE='1': tolerance"),
+    ],
+)
+def test_invalid_policy_variables_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PromotionPolicy.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRAUD_MIN_AVERAGE_PRECISION", "0.19"),
+        ("FRAUD_MIN_ROC_AUC", "0"),
+        ("FRAUD_PROMOTION_TOLERANCE", "0.99"),
+    ],
+)
+def test_production_may_only_make_the_gate_stricter(variable: str, value: str) -> None:
+    assert PromotionPolicy.from_env({variable: value})  # elsewhere (local, branch) it may
+    with pytest.raises(ValueError, match=f"{variable}='{value}' would .*may only be made stricter"):
+        PromotionPolicy.from_env({variable: value}, only_stricter=True)
+
+
+def test_production_may_raise_the_floors_and_lower_the_tolerance() -> None:
+    env = {
+        "FRAUD_MIN_AVERAGE_PRECISION": "0.3",
+        "FRAUD_MIN_ROC_AUC": "0.7",
+        "FRAUD_PROMOTION_TOLERANCE": "0.0",
+    }
+    policy = PromotionPolicy.from_env(env, only_stricter=True)
+    assert (policy.min_average_precision, policy.min_roc_auc, policy.tolerance) == (0.3, 0.7, 0.0)
+    assert policy.describe()["min_average_precision"] == 0.3

@@ -5,12 +5,26 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import subprocess
+import sys
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import fraud_core.report
+from fraud_core import columns
+from fraud_core.columns import (
+    CUSTOMER_ID,
+    FRAUD_SCORE,
+    MODEL_VERSION,
+    TERMINAL_ID,
+    TRANSACTION_ID,
+    TX_AMOUNT,
+    TX_DATETIME,
+    TX_FRAUD,
+)
 from fraud_core.report import (
     REQUIRED_COLUMNS,
     DailyReport,
@@ -43,20 +57,20 @@ def make_scores(rows: list[tuple], day: date = DAY, hour: int = 1) -> pd.DataFra
     frame = pd.DataFrame(
         rows,
         columns=[
-            "transaction_id",
-            "customer_id",
-            "terminal_id",
-            "tx_amount",
-            "fraud_score",
-            "tx_fraud",
-            "model_version",
+            TRANSACTION_ID,
+            CUSTOMER_ID,
+            TERMINAL_ID,
+            TX_AMOUNT,
+            FRAUD_SCORE,
+            TX_FRAUD,
+            MODEL_VERSION,
         ],
     )
     start = pd.Timestamp(day).tz_localize("UTC") + pd.Timedelta(hours=hour)
-    frame["tx_datetime"] = pd.date_range(start, periods=len(frame), freq="min")
-    frame["tx_fraud"] = frame["tx_fraud"].astype("Int8")
-    frame["tx_amount"] = frame["tx_amount"].astype("float64")
-    frame["fraud_score"] = frame["fraud_score"].astype("float64")
+    frame[TX_DATETIME] = pd.date_range(start, periods=len(frame), freq="min")
+    frame[TX_FRAUD] = frame[TX_FRAUD].astype("Int8")
+    frame[TX_AMOUNT] = frame[TX_AMOUNT].astype("float64")
+    frame[FRAUD_SCORE] = frame[FRAUD_SCORE].astype("float64")
     frame["extra_column"] = "ignored"
     return frame[[*REQUIRED_COLUMNS, "extra_column"]]
 
@@ -74,6 +88,36 @@ def base_report() -> DailyReport:
 @pytest.fixture(scope="module")
 def base_html(base_report: DailyReport) -> str:
     return render_html(base_report)
+
+
+# ------------------------------------------------------------------------------ package
+
+
+def test_public_api_and_input_contract() -> None:
+    assert fraud_core.report.__all__ == [
+        "REQUIRED_COLUMNS",
+        "TRAILING_DAYS",
+        "DailyReport",
+        "DayStats",
+        "daily_report",
+        "render_html",
+        "render_markdown",
+        "report_summary_frame",
+    ]
+    assert fraud_core.report.TRAILING_DAYS == 7
+    # the transaction contract followed by the score columns, in this order
+    contract = (*columns.REQUIRED_COLUMNS, FRAUD_SCORE, MODEL_VERSION)
+    assert contract == REQUIRED_COLUMNS
+
+
+def test_importing_the_report_loads_no_matplotlib() -> None:
+    code = (
+        "import sys, fraud_core.report\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ------------------------------------------------------------------------------ headline
@@ -122,18 +166,18 @@ def test_rows_outside_the_utc_day_are_ignored() -> None:
             ("local", "G", "T9", 1000.0, 0.99, NA, "v1"),  # 01:00+02:00 = previous day UTC
         ]
     )
-    edge["tx_datetime"] = pd.to_datetime(
+    edge[TX_DATETIME] = pd.to_datetime(
         ["2024-05-07T00:00:00Z", "2024-05-08T00:00:00Z", "2024-05-06T23:00:00Z"], utc=True
     )
     report = daily_report(pd.concat([inside, edge], ignore_index=True), DAY, alert_budget=2)
     assert report.headline.n_transactions == 7
     assert report.headline.amount == pytest.approx(421.0)
-    assert "F" not in set(report.top_customers["customer_id"])
+    assert "F" not in set(report.top_customers[CUSTOMER_ID])
 
     # tz-aware non-UTC input is converted; tz-naive input is taken as UTC
-    local = edge.assign(tx_datetime=edge["tx_datetime"].dt.tz_convert("Europe/Brussels"))
+    local = edge.assign(tx_datetime=edge[TX_DATETIME].dt.tz_convert("Europe/Brussels"))
     assert daily_report(local, DAY).headline.n_transactions == 1
-    naive = edge.assign(tx_datetime=edge["tx_datetime"].dt.tz_localize(None))
+    naive = edge.assign(tx_datetime=edge[TX_DATETIME].dt.tz_localize(None))
     assert daily_report(naive, DAY).headline.n_transactions == 1
 
 
@@ -143,7 +187,7 @@ def test_rows_outside_the_utc_day_are_ignored() -> None:
 def test_budget_alerts_are_top_cards_with_deterministic_ties(base_report: DailyReport) -> None:
     alerts = base_report.alerts
     assert list(alerts["rank"]) == [1, 2]
-    assert list(alerts["customer_id"]) == ["A", "B"]  # B and C tie at 0.8: B first by id
+    assert list(alerts[CUSTOMER_ID]) == ["A", "B"]  # B and C tie at 0.8: B first by id
     assert list(alerts["max_score"]) == pytest.approx([0.9, 0.8])
     assert list(alerts["n_transactions"]) == [2, 2]
     assert list(alerts["amount"]) == pytest.approx([150.0, 220.0])
@@ -160,13 +204,13 @@ def test_budget_alerts_are_top_cards_with_deterministic_ties(base_report: DailyR
 def test_tie_order_is_by_customer_id_not_input_order() -> None:
     rows = [(f"t{c}", c, "T1", 10.0, 0.7, NA, "v1") for c in ["Z", "M", "B", "X"]]
     report = daily_report(make_scores(rows), DAY, alert_budget=3)
-    assert list(report.alerts["customer_id"]) == ["B", "M", "X"]
+    assert list(report.alerts[CUSTOMER_ID]) == ["B", "M", "X"]
 
 
 def test_realised_precision_counts_only_cards_with_known_labels() -> None:
     report = daily_report(make_scores(BASE_ROWS), DAY, alert_budget=3)
     s = report.headline
-    assert list(report.alerts["customer_id"]) == ["A", "B", "C"]
+    assert list(report.alerts[CUSTOMER_ID]) == ["A", "B", "C"]
     # A fraud, B unknown, C genuine (its only tx labelled 0) -> 1 of 2 known cards
     assert s.n_alerted_cards_labelled == 2
     assert s.realised_precision == pytest.approx(0.5)
@@ -197,7 +241,7 @@ def test_realised_precision_is_zero_when_alerted_cards_are_known_genuine() -> No
 
 def test_fewer_cards_than_budget_alerts_every_card() -> None:
     report = daily_report(make_scores(BASE_ROWS), DAY, alert_budget=10)
-    assert list(report.alerts["customer_id"]) == ["A", "B", "C", "D"]
+    assert list(report.alerts[CUSTOMER_ID]) == ["A", "B", "C", "D"]
     assert report.headline.alerts_budget == 4
     assert report.headline.expected_precision == pytest.approx((0.9 + 0.8 + 0.8 + 0.1) / 4)
     assert any("fewer than the alert budget of 10" in note for note in report.notes)
@@ -222,16 +266,16 @@ def test_score_histogram_counts(base_report: DailyReport) -> None:
 def test_top_terminals_and_customers_by_expected_fraud_amount() -> None:
     report = daily_report(make_scores(BASE_ROWS), DAY, alert_budget=2, top_n=2)
     terminals = report.top_terminals
-    assert list(terminals["terminal_id"]) == ["T1", "T2"]  # 250, 19 (T3: 12 cut by top_n)
+    assert list(terminals[TERMINAL_ID]) == ["T1", "T2"]  # 250, 19 (T3: 12 cut by top_n)
     assert list(terminals["expected_fraud_amount"]) == pytest.approx([250.0, 19.0])
     assert list(terminals["max_score"]) == pytest.approx([0.9, 0.3])
     assert list(terminals["mean_score"]) == pytest.approx([0.85, 0.25])
     assert list(terminals["n_fraud"]) == [1, 0]
     customers = report.top_customers
-    assert list(customers["customer_id"]) == ["B", "A"]  # 164, 105
+    assert list(customers[CUSTOMER_ID]) == ["B", "A"]  # 164, 105
     assert list(customers["alerted"]) == [True, True]
     full = daily_report(make_scores(BASE_ROWS), DAY, alert_budget=2).top_customers
-    assert list(full["customer_id"]) == ["B", "A", "C", "D"]
+    assert list(full[CUSTOMER_ID]) == ["B", "A", "C", "D"]
     assert list(full["alerted"]) == [True, True, False, False]
 
 
@@ -319,7 +363,7 @@ def test_empty_day_gives_a_valid_report() -> None:
     assert s.realised_precision is None
     assert s.model_versions == ()
     assert report.alerts.empty
-    assert "customer_id" in report.alerts.columns
+    assert CUSTOMER_ID in report.alerts.columns
     assert report.top_terminals.empty
     assert report.score_histogram["count"].sum() == 0
     assert report.notes[0] == f"No transactions were scored on {DAY.isoformat()}."
@@ -344,7 +388,7 @@ def test_empty_frame_with_object_columns() -> None:
 def test_invalid_inputs_raise() -> None:
     scores = make_scores(BASE_ROWS)
     with pytest.raises(ValueError, match="missing required columns"):
-        daily_report(scores.drop(columns="fraud_score"), DAY)
+        daily_report(scores.drop(columns=FRAUD_SCORE), DAY)
     with pytest.raises(ValueError, match="probability"):
         daily_report(scores.assign(fraud_score=1.5), DAY)
     with pytest.raises(ValueError, match="probability"):

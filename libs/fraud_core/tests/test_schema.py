@@ -9,12 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_core.columns import OPTIONAL_COLUMNS, REJECT_REASON, REQUIRED_COLUMNS
 from fraud_core.schema import (
     CANONICAL_DTYPES,
-    OPTIONAL_COLUMNS,
-    REJECT_REASON,
     REJECTED_COLUMNS,
-    REQUIRED_COLUMNS,
     TransactionSchemaError,
     ValidationResult,
     empty_transactions,

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_core.schema import CANONICAL_COLUMNS, CANONICAL_DTYPES, validate_transactions
+from fraud_core.columns import CANONICAL_COLUMNS
+from fraud_core.schema import CANONICAL_DTYPES, validate_transactions
 from fraud_core.simulate import (
     COMPROMISED_CUSTOMER_DAYS,
     COMPROMISED_TERMINAL_DAYS,

@@ -6,8 +6,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
-from fraud_storage import TableName
-from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
 from fraud_dagster.builders import (
     model_store_resource,
@@ -25,6 +23,8 @@ from fraud_dagster.resources import (
     SnowflakeWarehouseResource,
     data_dir,
 )
+from fraud_storage import TableName
+from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
 BRANCH_ENV = {
     "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse, connect_path
 from fraud_storage.tables import TableNames
 from fraud_storage.warehouse import FaultHook, Warehouse

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+
 from fraud_storage import duckdb_warehouse as dw
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 

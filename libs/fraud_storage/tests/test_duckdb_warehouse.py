@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from fraud_storage.identifiers import InvalidIdentifierError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from fraud_storage.identifiers import (
     InvalidIdentifierError,
     TableName,

@@ -17,6 +17,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from snowflake.connector import errors as sf_errors
+
 from fraud_storage.identifiers import InvalidIdentifierError, TableName
 from fraud_storage.snowflake_config import RetryConfig, connection_factory
 from fraud_storage.snowflake_warehouse import (
@@ -28,7 +30,6 @@ from fraud_storage.snowflake_warehouse import (
     is_transient,
 )
 from fraud_storage.warehouse import WarehouseError, with_partition
-from snowflake.connector import errors as sf_errors
 
 DAY1, DAY2 = date(2024, 4, 1), date(2024, 4, 2)
 SECRET = "hunter2-very-secret-password"

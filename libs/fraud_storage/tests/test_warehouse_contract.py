@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from fraud_storage.identifiers import InvalidIdentifierError
 from fraud_storage.tables import PARTITION_COLUMN
 from fraud_storage.warehouse import WRITE_STEPS, WarehouseError, with_partition

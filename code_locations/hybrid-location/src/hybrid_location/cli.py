@@ -17,7 +17,8 @@ from typing import Any
 
 import dagster as dg
 
-from hybrid_location.resources import data_dir
+from fraud_core.training import training_windows
+from fraud_dagster.resources import data_dir
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -46,12 +47,12 @@ def run_pipeline(
     rebuild: bool = False,
 ) -> PipelineRun:
     """Materialize everything the last ``days`` days need, then score and report them."""
+    from fraud_dagster.partitions import daily_partitions
     from hybrid_location.defs import assets as a
-    from hybrid_location.partitions import daily_partitions
 
     # Outside a run, resources are initialised explicitly (EnvVar values resolved, as in a run).
     with dg.build_resources(dict(resources)) as ready:
-        settings = ready.settings
+        shape, training, report_dir = ready.shape, ready.training, ready.report_dir
         warehouse = ready.warehouse.get_warehouse()  # seeds the local source on first use
         time_range = warehouse.source_time_range()
         store = ready.model_store.get_store()
@@ -60,11 +61,12 @@ def run_pipeline(
     source_first, source_last = time_range[0].date(), time_range[1].date()
     last = last_day or source_last
     targets = _days(last - timedelta(days=days - 1), last)
-    labelled_end = targets[0] - timedelta(days=settings.label_delay_days - 1)
-    train_start = labelled_end - timedelta(days=settings.validation_days + settings.train_days)
+    train_start = training_windows(
+        targets[0], shape.label_delay_days, training.train_days, training.validation_days
+    ).train_start
     partitions_first = daily_partitions.start.date()
     first_raw = max(
-        train_start - timedelta(days=settings.lookback_days()), source_first, partitions_first
+        train_start - timedelta(days=shape.lookback_days), source_first, partitions_first
     )
     first_features = max(train_start, partitions_first)
 
@@ -85,7 +87,7 @@ def run_pipeline(
 
     raw_done, features_done = done(a.raw_customer_transactions), done(a.transformed_transactions)
     labels_done = done(a.matured_terminal_labels)
-    labels_due_after = timedelta(days=settings.label_delay_days + 1)
+    labels_due_after = timedelta(days=shape.labels_due_after_days)
     prepared = _days(first_raw, last)
     print(f"source {source_first}..{source_last}; preparing {first_raw}..{last}", flush=True)
     for day in prepared:
@@ -103,7 +105,7 @@ def run_pipeline(
         run([a.fraud_detection_model], fraud_detection_model=as_of)
     for day in targets:
         run([a.fraud_scores, a.daily_fraud_report], day)
-    reports = [f"{settings.report_dir}/fraud_report_{day.isoformat()}.html" for day in targets]
+    reports = [report_dir.html_path(day) for day in targets]
     return PipelineRun(targets, prepared, trained, reports)
 
 

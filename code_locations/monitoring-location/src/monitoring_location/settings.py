@@ -1,25 +1,24 @@
-"""The monitoring knobs (thresholds, windows, label delay) and where the results are written.
+"""The monitoring-only knobs (drift, reference window, floors) and where the results are written.
 
-Both are Dagster config, editable in the launchpad, with defaults and validation. The monitoring
-tables are plain table names resolved next to the pipeline's ``FRAUD_SCORES`` table (same database
-and schema, so a branch deployment's results land in its own ``<schema>_<branch>`` schema too);
-``fraud_storage``'s table set is not touched.
+Both are Dagster config, editable in the launchpad, with defaults and validation. What this
+location shares with the hybrid location is not here: the alert threshold and review budget are
+the shared ``settings`` resource (:class:`fraud_dagster.settings.FraudSettings`), the label delay
+is the deployment's pipeline shape (:data:`fraud_dagster.shape.PIPELINE_SHAPE`, the ``shape``
+resource), never run config. The monitoring tables are plain table names resolved next to the
+pipeline's ``FRAUD_SCORES`` table (same database and schema, so a branch deployment's results
+land in its own ``<schema>_<branch>`` schema too); ``fraud_storage``'s table set is not touched.
 """
 
 from __future__ import annotations
 
 import dagster as dg
-from fraud_storage import InvalidIdentifierError, TableName
 from pydantic import Field, field_validator
 
-from fraud_core.features import FeatureConfig
 from fraud_core.monitoring import DEFAULT_EPSILON, DEFAULT_N_BINS, DEFAULT_PSI_THRESHOLD
 from fraud_core.monitoring import HealthThresholds as CoreHealthThresholds
+from fraud_storage import InvalidIdentifierError, TableName
 
-__all__ = ["LABEL_DELAY_DAYS", "MonitoringSettings", "MonitoringTables"]
-
-LABEL_DELAY_DAYS = FeatureConfig().label_delay_days
-"""Default label delay: the pipeline's (``FraudSettings.label_delay_days`` defaults to the same)."""
+__all__ = ["MonitoringSettings", "MonitoringTables"]
 
 
 class MonitoringTables(dg.Config):
@@ -56,14 +55,8 @@ class MonitoringTables(dg.Config):
 
 
 class MonitoringSettings(dg.ConfigurableResource):
-    """Every monitoring knob, with defaults and validation."""
+    """Every monitoring-only knob, with defaults and validation."""
 
-    label_delay_days: int = Field(
-        default=LABEL_DELAY_DAYS,
-        description="Days until a day's labels are complete (must match the pipeline's).",
-    )
-    alert_budget: int = Field(default=100, description="Cards the fraud team can review a day (k).")
-    alert_threshold: float = Field(default=0.5, description="Probability that raises an alert.")
     reference_days: int = Field(
         default=7, description="Days before the monitored day that form the PSI reference."
     )
@@ -97,14 +90,14 @@ class MonitoringSettings(dg.ConfigurableResource):
     )
     tables: MonitoringTables = MonitoringTables()
 
-    @field_validator("label_delay_days", "min_rows", "reference_sample_per_day")
+    @field_validator("min_rows", "reference_sample_per_day")
     @classmethod
     def _not_negative(cls, value: int) -> int:
         if value < 0:
             raise ValueError(f"must be >= 0, got {value}")
         return value
 
-    @field_validator("alert_budget", "reference_days")
+    @field_validator("reference_days")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:
@@ -118,7 +111,7 @@ class MonitoringSettings(dg.ConfigurableResource):
             raise ValueError(f"must be at least 2, got {value}")
         return value
 
-    @field_validator("alert_threshold", "psi_epsilon")
+    @field_validator("psi_epsilon")
     @classmethod
     def _open_unit_interval(cls, value: float) -> float:
         if not 0.0 < value < 1.0:

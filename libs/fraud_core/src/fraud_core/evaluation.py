@@ -48,11 +48,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from fraud_core.columns import CUSTOMER_ID, TX_DATETIME, TX_FRAUD
+
 if TYPE_CHECKING:
     from fraud_core.model import TrainConfig
 
 __all__ = [
-    "CUSTOMER_COLUMN",
     "HANDBOOK_DELTA_DAYS",
     "HANDBOOK_N_FOLDS",
     "HANDBOOK_START_DATE_TRAINING",
@@ -72,9 +73,6 @@ __all__ = [
     "train_delay_test_split",
 ]
 
-LABEL_COLUMN = "tx_fraud"
-TIME_COLUMN = "tx_datetime"
-CUSTOMER_COLUMN = "customer_id"
 HANDBOOK_START_DATE_TRAINING = "2018-07-25"
 HANDBOOK_N_FOLDS = 4
 HANDBOOK_DELTA_DAYS = 7
@@ -115,13 +113,13 @@ def train_delay_test_split(
     test_days: int = 7,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split into the handbook's (train, test) sets, removing known compromised cards from test."""
-    _require(features, [TIME_COLUMN, CUSTOMER_COLUMN, LABEL_COLUMN], "train_delay_test_split")
+    _require(features, [TX_DATETIME, CUSTOMER_ID, TX_FRAUD], "train_delay_test_split")
     for name, value in (("train_days", train_days), ("test_days", test_days)):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     if delay_days < 0:
         raise ValueError(f"delay_days must be >= 0, got {delay_days}")
-    times = features[TIME_COLUMN]
+    times = features[TX_DATETIME]
     start = _as_timestamp(train_start, times)
     train_mask = ((times >= start) & (times < start + pd.Timedelta(days=train_days))).to_numpy()
     train = features.loc[train_mask]
@@ -131,8 +129,8 @@ def train_delay_test_split(
     offset = ((days - first_test_day) // pd.Timedelta(days=1)).to_numpy()
     in_test = (offset >= 0) & (offset < test_days)
 
-    fraud = _fraud_flags(features[LABEL_COLUMN])
-    customers = features[CUSTOMER_COLUMN]
+    fraud = _fraud_flags(features[TX_FRAUD])
+    customers = features[CUSTOMER_ID]
     known_from_train = customers[train_mask & fraud].unique()
     # Frauds in days [D0 + train_days - 1, ...] become known progressively: the fraud of day
     # D0 + train_days - 1 + j is known from test day j on.
@@ -190,16 +188,16 @@ def card_precision_at_k_daily(
         raise ValueError(f"k must be >= 1, got {k}")
     _require(
         scored_test,
-        [CUSTOMER_COLUMN, TIME_COLUMN, LABEL_COLUMN, score_column],
+        [CUSTOMER_ID, TX_DATETIME, TX_FRAUD, score_column],
         "card_precision_at_k",
     )
-    if scored_test[LABEL_COLUMN].isna().any():
+    if scored_test[TX_FRAUD].isna().any():
         raise ValueError("card_precision_at_k: labels contain NA; drop unlabelled rows first")
     frame = pd.DataFrame(
         {
-            "day": scored_test[TIME_COLUMN].dt.floor("D").to_numpy(),
-            "customer": scored_test[CUSTOMER_COLUMN].to_numpy(),
-            "label": scored_test[LABEL_COLUMN].to_numpy(dtype=np.int64),
+            "day": scored_test[TX_DATETIME].dt.floor("D").to_numpy(),
+            "customer": scored_test[CUSTOMER_ID].to_numpy(),
+            "label": scored_test[TX_FRAUD].to_numpy(dtype=np.int64),
             "score": scored_test[score_column].to_numpy(dtype=np.float64),
         }
     )
@@ -237,21 +235,19 @@ def card_precision_at_k(
 
 def evaluate_scores(features: pd.DataFrame, scores: Any, *, k: int = 100) -> dict[str, float]:
     """Return AUC, AP and CP@k (when computable) of ``scores`` on the labelled rows of ``features``."""
-    _require(features, [LABEL_COLUMN], "evaluate_scores")
+    _require(features, [TX_FRAUD], "evaluate_scores")
     score = np.asarray(scores, dtype=np.float64)
     if len(score) != len(features):
         raise ValueError(f"evaluate_scores: {len(score)} scores for {len(features)} rows")
-    labelled = features[LABEL_COLUMN].notna().to_numpy()
-    y = features[LABEL_COLUMN].to_numpy(dtype=np.float64, na_value=np.nan)[labelled]
+    labelled = features[TX_FRAUD].notna().to_numpy()
+    y = features[TX_FRAUD].to_numpy(dtype=np.float64, na_value=np.nan)[labelled]
     s = score[labelled]
     metrics: dict[str, float] = {"n_eval": float(len(y)), "n_eval_fraud": float((y == 1).sum())}
     if 0 < metrics["n_eval_fraud"] < len(y):
         metrics["roc_auc"] = roc_auc(y, s)
         metrics["average_precision"] = average_precision(y, s)
-    if len(y) and {CUSTOMER_COLUMN, TIME_COLUMN} <= set(features.columns):
-        scored = features.loc[labelled, [CUSTOMER_COLUMN, TIME_COLUMN, LABEL_COLUMN]].assign(
-            score=s
-        )
+    if len(y) and {CUSTOMER_ID, TX_DATETIME} <= set(features.columns):
+        scored = features.loc[labelled, [CUSTOMER_ID, TX_DATETIME, TX_FRAUD]].assign(score=s)
         metrics[f"card_precision@{k}"] = card_precision_at_k(scored, k)
     return metrics
 
@@ -302,12 +298,12 @@ def sklearn_model_factory(
     cols = list(features)
 
     def factory(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        labelled = train[train[LABEL_COLUMN].notna()]
+        labelled = train[train[TX_FRAUD].notna()]
         steps = [StandardScaler(), make_estimator()] if scale else [make_estimator()]
         pipe = make_pipeline(*steps)
         pipe.fit(
             labelled[cols].to_numpy(dtype=np.float64),
-            labelled[LABEL_COLUMN].to_numpy(dtype=np.int64),
+            labelled[TX_FRAUD].to_numpy(dtype=np.int64),
         )
         if len(test) == 0:
             return np.empty(0)
@@ -349,15 +345,15 @@ def prequential_evaluation(
 ) -> PrequentialResult:
     """Run the handbook's prequential evaluation and return per-fold AUC, AP and CP@k."""
     factory = model_factory or catboost_model_factory(train_config)
-    _require(features, [TIME_COLUMN, CUSTOMER_COLUMN, LABEL_COLUMN], "prequential_evaluation")
+    _require(features, [TX_DATETIME, CUSTOMER_ID, TX_FRAUD], "prequential_evaluation")
     cp_name = f"card_precision@{k}"
-    first = _as_timestamp(start_date_training, features[TIME_COLUMN])
+    first = _as_timestamp(start_date_training, features[TX_DATETIME])
     rows = []
     for fold, start in enumerate(prequential_fold_starts(first, n_folds, delta_assessment)):
         train, test = train_delay_test_split(
             features, start, delta_train, delta_delay, delta_assessment
         )
-        test = test[test[LABEL_COLUMN].notna()]
+        test = test[test[TX_FRAUD].notna()]
         started = time.perf_counter()
         scores = np.asarray(factory(train, test), dtype=np.float64)
         seconds = time.perf_counter() - started
@@ -369,7 +365,7 @@ def prequential_evaluation(
             "test_start": test_start,
             "test_end": test_start + pd.Timedelta(days=delta_assessment - 1),
             "n_train": len(train),
-            "n_train_fraud": int(_fraud_flags(train[LABEL_COLUMN]).sum()),
+            "n_train_fraud": int(_fraud_flags(train[TX_FRAUD]).sum()),
             "n_test": len(test),
             "n_test_fraud": int(metrics["n_eval_fraud"]),
             "roc_auc": metrics.get("roc_auc", np.nan),

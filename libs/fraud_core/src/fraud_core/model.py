@@ -35,13 +35,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import catboost
 import catboost.utils
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, CatBoostError, Pool
+
+if TYPE_CHECKING:
+    from fraud_core.shape import PipelineShape
 
 __all__ = [
     "LABEL_COLUMN",
@@ -65,7 +68,8 @@ TIME_COLUMN = "tx_datetime"
 SCORE_NAME = "fraud_score"
 MODEL_FILE = "model.cbm"
 METADATA_FILE = "metadata.json"
-METADATA_SCHEMA_VERSION = 1
+METADATA_SCHEMA_VERSION = 2
+"""2: the pipeline shape (fingerprint, windows, label delay) is recorded; 1 had none."""
 
 Device = Literal["auto", "cpu", "gpu"]
 UsedDevice = Literal["cpu", "gpu"]
@@ -355,6 +359,10 @@ class ModelMetadata:
     fraud_core_version: str
     metrics: dict[str, float] = field(default_factory=dict)
     schema_version: int = METADATA_SCHEMA_VERSION
+    pipeline_shape: str | None = None
+    """Fingerprint of the pipeline shape the model was trained with (None: older metadata)."""
+    windows_days: list[int] | None = None
+    label_delay_days: int | None = None
 
     def to_json(self) -> str:
         """Serialise to a JSON string."""
@@ -533,11 +541,20 @@ def train_model(
     *,
     eval_features: pd.DataFrame | None = None,
     log: LogFn | None = None,
+    shape: PipelineShape | None = None,
 ) -> FraudModel:
-    """Train the CatBoost fraud model on the labelled rows of ``features`` (build_features output)."""
+    """Train the CatBoost fraud model on the labelled rows of ``features`` (build_features output).
+
+    With ``shape``, the model's features are the shape's and the shape is recorded in its metadata.
+    """
     config = config or TrainConfig()
     log = log or _LOGGER.info
-    columns = config.feature_list()
+    columns = config.feature_list() if shape is None else shape.feature_columns()
+    if shape is not None and config.features is not None and list(config.features) != columns:
+        raise ValueError(
+            f"TrainConfig.features differ from the features of pipeline shape "
+            f"{shape.fingerprint}: leave them unset to train on the shape's features"
+        )
     rows, y, n_unlabelled = _labelled_training_rows(features, columns)
     n_fraud = int(y.sum())
     log(
@@ -601,6 +618,9 @@ def train_model(
         training_seconds=round(seconds, 3),
         catboost_version=catboost.__version__,
         fraud_core_version=_package_version("fraud-core"),
+        pipeline_shape=shape.fingerprint if shape is not None else None,
+        windows_days=list(shape.windows_days) if shape is not None else None,
+        label_delay_days=shape.label_delay_days if shape is not None else None,
     )
     model = FraudModel(classifier=clf, metadata=metadata)
     if eval_features is not None:

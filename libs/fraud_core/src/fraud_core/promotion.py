@@ -9,8 +9,9 @@ fraud team reviews a fixed number of cards a day.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -21,9 +22,20 @@ if TYPE_CHECKING:
     from fraud_core.model import FraudModel
 
 
+TOLERANCE_VARIABLE = "FRAUD_PROMOTION_TOLERANCE"
+MIN_AVERAGE_PRECISION_VARIABLE = "FRAUD_MIN_AVERAGE_PRECISION"
+MIN_ROC_AUC_VARIABLE = "FRAUD_MIN_ROC_AUC"
+POLICY_VARIABLES = {
+    "tolerance": TOLERANCE_VARIABLE,
+    "min_average_precision": MIN_AVERAGE_PRECISION_VARIABLE,
+    "min_roc_auc": MIN_ROC_AUC_VARIABLE,
+}
+"""The environment variables a deployment may set the gate's thresholds with, by field."""
+
+
 @dataclass(frozen=True)
 class PromotionPolicy:
-    """Thresholds of the promotion gate."""
+    """Thresholds of the promotion gate (from code defaults and the deployment's environment)."""
 
     metric: str = "average_precision"
     tolerance: float = 0.01
@@ -39,6 +51,42 @@ class PromotionPolicy:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, only_stricter: bool = False
+    ) -> PromotionPolicy:
+        """The code defaults, overridden by ``FRAUD_PROMOTION_TOLERANCE``, ``FRAUD_MIN_*``.
+
+        ``only_stricter`` (production): a floor may only be raised and the tolerance only lowered
+        from the code defaults; a looser value is an error naming the variable.
+        """
+        env = os.environ if env is None else env
+        defaults = cls()
+        values: dict[str, float] = {}
+        for name, variable in POLICY_VARIABLES.items():
+            raw = env.get(variable, "").strip()
+            if not raw:
+                continue
+            value = _float_variable(variable, raw)
+            try:
+                cls(**{name: value})
+            except ValueError as error:
+                raise ValueError(f"{variable}={raw!r}: {error}") from None
+            default = getattr(defaults, name)
+            looser = value > default if name == "tolerance" else value < default
+            if only_stricter and looser:
+                direction = "raise" if name == "tolerance" else "lower"
+                raise ValueError(
+                    f"{variable}={raw!r} would {direction} the code's {name} of {default}: in "
+                    "production the promotion gate may only be made stricter"
+                )
+            values[name] = value
+        return cls(**values)
+
+    def describe(self) -> dict[str, float | str]:
+        """The thresholds by name (for metadata and logs)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
 
 @dataclass(frozen=True)
 class PromotionDecision:
@@ -48,6 +96,16 @@ class PromotionDecision:
     reason: str
     candidate: dict[str, float] = field(default_factory=dict)
     current: dict[str, float] | None = None
+
+
+def _float_variable(variable: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{variable}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{variable}={raw!r} is not a finite number")
+    return value
 
 
 def decide_promotion(

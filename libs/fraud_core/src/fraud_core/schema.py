@@ -20,48 +20,30 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from fraud_core.columns import (
+    CANONICAL_COLUMNS,
+    CUSTOMER_ID,
+    ID_COLUMNS,
+    REJECT_REASON,
+    REQUIRED_COLUMNS,
+    TERMINAL_ID,
+    TRANSACTION_ID,
+    TX_AMOUNT,
+    TX_DATETIME,
+    TX_FRAUD,
+    TX_FRAUD_SCENARIO,
+)
+
 __all__ = [
-    "CANONICAL_COLUMNS",
     "CANONICAL_DTYPES",
-    "CUSTOMER_ID",
     "FUTURE_TOLERANCE",
-    "ID_COLUMNS",
-    "OPTIONAL_COLUMNS",
     "REJECTED_COLUMNS",
-    "REJECT_REASON",
-    "REQUIRED_COLUMNS",
-    "TERMINAL_ID",
-    "TRANSACTION_ID",
-    "TX_AMOUNT",
-    "TX_DATETIME",
-    "TX_FRAUD",
-    "TX_FRAUD_SCENARIO",
     "TransactionSchemaError",
     "ValidationResult",
     "empty_transactions",
     "validate_transactions",
 ]
 
-TRANSACTION_ID = "transaction_id"
-TX_DATETIME = "tx_datetime"
-CUSTOMER_ID = "customer_id"
-TERMINAL_ID = "terminal_id"
-TX_AMOUNT = "tx_amount"
-TX_FRAUD = "tx_fraud"
-TX_FRAUD_SCENARIO = "tx_fraud_scenario"
-
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    TRANSACTION_ID,
-    TX_DATETIME,
-    CUSTOMER_ID,
-    TERMINAL_ID,
-    TX_AMOUNT,
-    TX_FRAUD,
-)
-OPTIONAL_COLUMNS: tuple[str, ...] = (TX_FRAUD_SCENARIO,)
-CANONICAL_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-ID_COLUMNS: tuple[str, ...] = (TRANSACTION_ID, CUSTOMER_ID, TERMINAL_ID)
-REJECT_REASON = "reject_reason"
 # Columns of `ValidationResult.rejected`, in order; an optional column appears only when the
 # input has it. Every column holds strings (or null).
 REJECTED_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, REJECT_REASON)

@@ -1,20 +1,36 @@
-"""Scoring a day's transactions with a trained model, and bringing late labels up to date."""
+"""Scoring a day's transactions with a trained model, and bringing late labels up to date.
+
+Importing this module does not import CatBoost: a model is only used through its ``predict``.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from fraud_core.model import FraudModel
+from fraud_core.columns import (
+    FRAUD_SCORE,
+    MODEL_VERSION,
+    SCORE_KEY_COLUMNS,
+    TRANSACTION_ID,
+    TX_FRAUD,
+)
 
-KEY_COLUMNS = ["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount"]
-SCORE_COLUMNS = [*KEY_COLUMNS, "tx_fraud", "fraud_score", "model_version"]
+if TYPE_CHECKING:
+    from fraud_core.model import FraudModel
+
+__all__ = ["SCORE_COLUMNS", "refresh_labels", "score_transactions"]
+
+SCORE_COLUMNS: tuple[str, ...] = (*SCORE_KEY_COLUMNS, TX_FRAUD, FRAUD_SCORE, MODEL_VERSION)
+"""The columns of a scores frame, in order."""
 
 
 def score_transactions(model: FraudModel, features: pd.DataFrame) -> pd.DataFrame:
     """One row per transaction: its keys, current label, fraud probability and the model version."""
-    scores = features[[*KEY_COLUMNS, "tx_fraud"]].copy()
-    scores["fraud_score"] = model.predict(features)
-    scores["model_version"] = model.metadata.model_id
+    scores = features[[*SCORE_KEY_COLUMNS, TX_FRAUD]].copy()
+    scores[FRAUD_SCORE] = model.predict(features)
+    scores[MODEL_VERSION] = model.metadata.model_id
     return scores.reset_index(drop=True)
 
 
@@ -24,11 +40,11 @@ def refresh_labels(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
     Labels arrive days after the transaction, so a feature row stored on day D usually carries NULL.
     Rows absent from ``labels``, and labels other than 0/1, become NULL: unknown, never genuine.
     """
-    latest = labels.drop_duplicates("transaction_id", keep="last").set_index("transaction_id")
-    values = pd.to_numeric(latest["tx_fraud"], errors="coerce")
+    latest = labels.drop_duplicates(TRANSACTION_ID, keep="last").set_index(TRANSACTION_ID)
+    values = pd.to_numeric(latest[TX_FRAUD], errors="coerce")
     values = values.where(values.isin([0, 1])).astype("Int8")
     out = features.copy()
-    out["tx_fraud"] = (
-        out["transaction_id"].map(values).astype("Int8") if len(out) else pd.Series(dtype="Int8")
+    out[TX_FRAUD] = (
+        out[TRANSACTION_ID].map(values).astype("Int8") if len(out) else pd.Series(dtype="Int8")
     )
     return out

@@ -35,7 +35,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from fraud_core.schema import (
+from fraud_core.columns import (
     CUSTOMER_ID,
     TERMINAL_ID,
     TRANSACTION_ID,

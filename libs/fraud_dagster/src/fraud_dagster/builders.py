@@ -3,26 +3,44 @@
 Every code location builds its warehouse and model store here, so the heavy location that writes
 the tables and the monitoring location that reads them always see the same engine, the same table
 names and the same branch isolation (``FRAUD_SOURCE_TABLE``, ``FRAUD_OUTPUT_SCHEMA``, branch schema
-``<schema>_<branch>``).
+``<schema>_<branch>``). The values run config must never change are built here too, from code
+defaults and the deployment's environment, read once per load and validated: the promotion policy
+(``FRAUD_PROMOTION_TOLERANCE``, ``FRAUD_MIN_AVERAGE_PRECISION``, ``FRAUD_MIN_ROC_AUC``; in PROD
+only stricter than the code) and the report directory (``FRAUD_REPORT_DIR``). The pipeline shape
+is :func:`fraud_dagster.shape.shape_resource`.
 """
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dagster_snowflake import SnowflakeResource
 
+from fraud_core.promotion import PromotionPolicy
 from fraud_dagster.environment import Environment, WarehouseKind, branch_name, warehouse_kind
 from fraud_dagster.resources import (
     DuckDBWarehouseResource,
     LocalSeed,
     ModelStoreResource,
+    ReportDirectory,
     SnowflakeWarehouseResource,
     TablesConfig,
     data_dir,
+    fixed_resource,
 )
 
-__all__ = ["model_store_resource", "snowflake_resource", "tables_config", "warehouse_resource"]
+__all__ = [
+    "REPORT_DIR_VARIABLE",
+    "model_store_resource",
+    "promotion_policy_resource",
+    "report_directory_resource",
+    "snowflake_resource",
+    "tables_config",
+    "warehouse_resource",
+]
+
+REPORT_DIR_VARIABLE = "FRAUD_REPORT_DIR"
 
 
 def snowflake_resource() -> SnowflakeResource:
@@ -90,3 +108,20 @@ def model_store_resource(environment: Environment) -> ModelStoreResource:
     if environment is Environment.BRANCH:
         root = f"{root.rstrip('/')}/branches/{branch_name()}"
     return ModelStoreResource(root=root)
+
+
+def promotion_policy_resource(
+    environment: Environment, env: Mapping[str, str] | None = None
+) -> dg.ResourceDefinition:
+    """The promotion gate's thresholds: code defaults, ``FRAUD_PROMOTION_TOLERANCE`` and
+    ``FRAUD_MIN_*`` from ``env`` (default: the process environment); in PROD only stricter."""
+    policy = PromotionPolicy.from_env(env, only_stricter=environment is Environment.PROD)
+    thresholds = ", ".join(f"{k}={v}" for k, v in policy.describe().items())
+    return fixed_resource(policy, f"Promotion gate ({environment.value}): {thresholds}")
+
+
+def report_directory_resource(env: Mapping[str, str] | None = None) -> dg.ResourceDefinition:
+    """Where the HTML reports go: ``FRAUD_REPORT_DIR`` (a directory or URL), else data/reports."""
+    env = os.environ if env is None else env
+    root = env.get(REPORT_DIR_VARIABLE, "").strip() or str(data_dir() / "reports")
+    return fixed_resource(ReportDirectory(root), f"HTML reports under {root}")

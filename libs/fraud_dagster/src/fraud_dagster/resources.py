@@ -4,22 +4,29 @@ They are thin wrappers around ``fraud_storage``; which implementation an environ
 by :mod:`fraud_dagster.builders`, nowhere else. The heavy location (``hybrid_location``) writes the
 tables through them and the light one (``monitoring_location``) reads the same tables through them,
 so both always agree on engine, table names and branch isolation.
+
+Values that come from code and the deployment's environment, never from run config (the pipeline
+shape, the promotion policy, the report directory) are fixed resources (:func:`fixed_resource`):
+assets take them as ``dg.ResourceParam[...]``, and a run config that tries to set them fails
+validation.
 """
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 from dagster_snowflake import SnowflakeResource
-from fraud_storage import ModelStore, TableNames, Warehouse
-from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from pydantic import Field
 
 from fraud_core.simulate import simulate_transactions
+from fraud_storage import ModelStore, TableNames, Warehouse
+from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,28 @@ WAREHOUSE_POOL = "fraud_warehouse"
 
 Pools are deployment-wide, so assets of different code locations that share this name never run
 at the same time. Locally that matters: an embedded DuckDB file admits one process at a time."""
+
+
+def fixed_resource(value: Any, description: str) -> dg.ResourceDefinition:
+    """A resource that is ``value``, with an empty config schema: run config cannot set it."""
+    return dg.ResourceDefinition(
+        resource_fn=lambda _: value, config_schema={}, description=description
+    )
+
+
+@dataclass(frozen=True)
+class ReportDirectory:
+    """Where the daily HTML reports are written: a directory or an fsspec URL."""
+
+    root: str
+
+    def __post_init__(self) -> None:
+        if not self.root.strip():
+            raise ValueError("the report directory must not be empty")
+
+    def html_path(self, day: date) -> str:
+        """The HTML report of ``day``."""
+        return f"{self.root.rstrip('/')}/fraud_report_{day.isoformat()}.html"
 
 
 def data_dir() -> Path:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
+from fraud_core.columns import TRANSACTION_ID, TX_DATETIME
+from fraud_core.features import WindowTotals, WindowTotalsRequest, empty_totals
 from fraud_storage.identifiers import TableName, validate_identifier
 from fraud_storage.tables import PARTITION_COLUMN, TableNames
 from fraud_storage.warehouse import (
@@ -26,14 +28,7 @@ from fraud_storage.warehouse import (
     partition_filter,
     with_partition,
 )
-from fraud_storage.window_totals import (
-    EntityWindowTotals,
-    SqlNames,
-    WindowTotalsRequest,
-    empty_totals,
-    totals_from_frames,
-    totals_queries,
-)
+from fraud_storage.window_totals import SqlNames, totals_from_frames, totals_queries
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -157,17 +152,17 @@ class DuckDBWarehouse(Warehouse):
         names = {str(name).lower(): str(name) for name, _ in columns}
         if not types:
             raise WarehouseError(f"source table {source} does not exist")
-        kind = types.get("tx_datetime")
+        kind = types.get(TX_DATETIME)
         if kind is None:
             raise WarehouseError(
-                f"source table {source} has no tx_datetime column; found {sorted(types)}"
+                f"source table {source} has no {TX_DATETIME} column; found {sorted(types)}"
             )
         if kind == "TIMESTAMP WITH TIME ZONE":
-            return "tx_datetime", names
+            return TX_DATETIME, names
         if kind.startswith(("TIMESTAMP", "DATE")):
-            return "CAST(tx_datetime AS TIMESTAMPTZ)", names
+            return f"CAST({TX_DATETIME} AS TIMESTAMPTZ)", names
         raise WarehouseError(
-            f"source table {source}: column tx_datetime has type {kind}; expected a timestamp "
+            f"source table {source}: column {TX_DATETIME} has type {kind}; expected a timestamp "
             "(TIMESTAMP holding UTC, or TIMESTAMP WITH TIME ZONE)"
         )
 
@@ -176,9 +171,9 @@ class DuckDBWarehouse(Warehouse):
         source = self.tables.source
         with self._session() as con:
             when, names = self._source_time(con)
-            keys = ("tx_datetime", *(("transaction_id",) if "transaction_id" in names else ()))
+            keys = (TX_DATETIME, *((TRANSACTION_ID,) if TRANSACTION_ID in names else ()))
             sql = f"SELECT * FROM {self._q(source)} WHERE {when} >= ? AND {when} < ?"
-            if when == "tx_datetime":  # streamed in table order, sorted here only if needed
+            if when == TX_DATETIME:  # streamed in table order, sorted here only if needed
                 stored = tuple(names[key] for key in keys)  # the frame's names: any case
                 frame = _fetch_frame(con, sql, [_utc(start), _utc(end)], order_by=stored)
             else:  # a cast time: DuckDB orders by the instant
@@ -322,19 +317,19 @@ class DuckDBWarehouse(Warehouse):
             ).fetchall()
         return {pd.Timestamp(d).date(): int(n) for d, n in rows}
 
-    def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
+    def entity_window_totals(self, request: WindowTotalsRequest) -> WindowTotals:
         """Whole-day totals of history for the entities active on the request's day."""
         validated, labels = self.tables.validated, self.tables.terminal_labels
         names = SqlNames(
             validated=self._q(validated),
-            terminal_labels=self._q(labels),
+            matured=self._q(labels),
             column=lambda name: f'"{_column(name)}"',
         )
         frames = {}
         with self._session() as con:
             if not self._exists(con, validated):
                 return empty_totals(request)
-            queries = totals_queries(request, names, with_terminals=self._exists(con, labels))
+            queries = totals_queries(request, names, with_matured=self._exists(con, labels))
             con.begin()  # the queries read one snapshot
             try:
                 for kind, (sql, params) in queries.items():

@@ -57,6 +57,8 @@ from snowflake.connector import errors as sf_errors
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 from snowflake.connector.secret_detector import SecretDetector
 
+from fraud_core.columns import TRANSACTION_ID, TX_DATETIME
+from fraud_core.features import WindowTotals, WindowTotalsRequest
 from fraud_storage.identifiers import (
     InvalidIdentifierError,
     TableName,
@@ -73,13 +75,10 @@ from fraud_storage.warehouse import (
     partition_filter,
     with_partition,
 )
-from fraud_storage.window_totals import (
-    EntityWindowTotals,
-    SqlNames,
-    WindowTotalsRequest,
-    totals_from_frames,
-    totals_queries,
-)
+from fraud_storage.window_totals import SqlNames, totals_from_frames, totals_queries
+
+_TIME = TX_DATETIME.upper()  # Snowflake stores unquoted names upper-case
+_ID = TRANSACTION_ID.upper()
 
 __all__ = [
     "Connect",
@@ -676,22 +675,23 @@ class SnowflakeWarehouse(Warehouse):
             types = self._column_types(s, source)
             if not types:
                 raise WarehouseError(f"source table {source} does not exist (or is not visible)")
-            if "TX_DATETIME" not in types:
-                raise WarehouseError(f"source table {source} has no TX_DATETIME column")
-            if not types["TX_DATETIME"].startswith(("TIMESTAMP", "DATE")):
+            time_type = types.get(_TIME)
+            if time_type is None:
+                raise WarehouseError(f"source table {source} has no {_TIME} column")
+            if not time_type.startswith(("TIMESTAMP", "DATE")):
                 # an implicit cast would read text in the session's time zone and drop offsets
                 raise WarehouseError(
-                    f"source table {source}: column TX_DATETIME has type "
-                    f"{types['TX_DATETIME']}; expected TIMESTAMP_NTZ holding UTC (or _TZ/_LTZ)"
+                    f"source table {source}: column {_TIME} has type "
+                    f"{time_type}; expected TIMESTAMP_NTZ holding UTC (or _TZ/_LTZ)"
                 )
-            cast, low_value = _timestamp_literal(low, types["TX_DATETIME"])
-            _, high_value = _timestamp_literal(high, types["TX_DATETIME"])
-            order = '"TX_DATETIME"' + (', "TRANSACTION_ID"' if "TRANSACTION_ID" in types else "")
+            cast, low_value = _timestamp_literal(low, time_type)
+            _, high_value = _timestamp_literal(high, time_type)
+            order = f'"{_TIME}"' + (f', "{_ID}"' if _ID in types else "")
             s.execute(
                 "SELECT",
                 source,
                 f"SELECT * FROM {source.quoted('snowflake')} "
-                f'WHERE "TX_DATETIME" >= CAST(? AS {cast}) AND "TX_DATETIME" < CAST(? AS {cast}) '
+                f'WHERE "{_TIME}" >= CAST(? AS {cast}) AND "{_TIME}" < CAST(? AS {cast}) '
                 f"ORDER BY {order}",
                 [low_value, high_value],
             )
@@ -709,7 +709,7 @@ class SnowflakeWarehouse(Warehouse):
             rows = s.query(
                 "SELECT",
                 source,
-                f'SELECT MIN("TX_DATETIME"), MAX("TX_DATETIME") FROM {source.quoted("snowflake")}',
+                f'SELECT MIN("{_TIME}"), MAX("{_TIME}") FROM {source.quoted("snowflake")}',
             )
             return rows[0] if rows else None
 
@@ -728,7 +728,7 @@ class SnowflakeWarehouse(Warehouse):
             rows = s.query(
                 "SELECT",
                 source,
-                f'SELECT COUNT(*) FROM {source.quoted("snowflake")} WHERE "TX_DATETIME" IS NULL',
+                f'SELECT COUNT(*) FROM {source.quoted("snowflake")} WHERE "{_TIME}" IS NULL',
             )
             return int(rows[0][0]) if rows else 0
 
@@ -844,22 +844,22 @@ class SnowflakeWarehouse(Warehouse):
         rows = self._run("partition_counts", table, op)
         return {pd.Timestamp(d).date(): int(n) for d, n in rows}
 
-    def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
+    def entity_window_totals(self, request: WindowTotalsRequest) -> WindowTotals:
         """Whole-day totals of history for the entities active on the request's day."""
         validated, labels = self.tables.validated, self.tables.terminal_labels
         names = SqlNames(
             validated=validated.quoted("snowflake"),
-            terminal_labels=labels.quoted("snowflake"),
+            matured=labels.quoted("snowflake"),
             column=lambda name: quote_identifier(name, "snowflake"),
         )
 
         def op(s: _Session, _: _Attempt) -> dict[str, pd.DataFrame]:
             if not self._column_types(s, validated):
                 return {}
-            with_terminals = bool(self._column_types(s, labels))
+            with_matured = bool(self._column_types(s, labels))
             frames = {}
             for kind, (sql, params) in totals_queries(
-                request, names, with_terminals=with_terminals
+                request, names, with_matured=with_matured
             ).items():
                 s.execute("SELECT", validated, sql, params)
                 frames[kind] = s.fetch_frame(validated)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 
+from fraud_core.columns import PARTITION_DATE
 from fraud_storage.identifiers import InvalidIdentifierError, TableName
 
-PARTITION_COLUMN = "partition_date"
+PARTITION_COLUMN = PARTITION_DATE
 """Every output table carries the daily partition it belongs to in this DATE column."""
 
 

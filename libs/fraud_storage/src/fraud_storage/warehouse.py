@@ -23,7 +23,7 @@ WRITE_STEPS = ("staged", "before_swap", "during_swap", "after_swap")
 """Named points of a partition write; a fault hook may raise at any of them (crash-safety tests)."""
 
 if TYPE_CHECKING:
-    from fraud_storage.window_totals import EntityWindowTotals, WindowTotalsRequest
+    from fraud_core.features import WindowTotals, WindowTotalsRequest
 
 FaultHook = Callable[[str], None]
 
@@ -82,12 +82,12 @@ class Warehouse(ABC):
         """Whether ``table`` exists."""
 
     @abstractmethod
-    def entity_window_totals(self, request: WindowTotalsRequest) -> EntityWindowTotals:
+    def entity_window_totals(self, request: WindowTotalsRequest) -> WindowTotals:
         """Whole-day totals of history for the entities active on the request's day.
 
-        Computed inside the engine (see :mod:`fraud_storage.window_totals`): customers and pairs
-        from the validated transactions, terminals from the matured terminal label table. Empty
-        frames where a table does not exist yet.
+        Computed inside the engine (see :mod:`fraud_storage.window_totals`): CURRENT window
+        groups and pairs from the validated transactions, the label group from the matured
+        label table. Empty frames where a table does not exist yet.
         """
 
 

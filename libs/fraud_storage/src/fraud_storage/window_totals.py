@@ -1,74 +1,50 @@
 """Per-entity totals over whole days of history, computed inside the warehouse.
 
-A day's features need, for every customer and terminal active on that day, totals over the whole
-days of each window (counts, amount sums, label counts) and when each customer and (customer,
-terminal) pair was last seen. :meth:`Warehouse.entity_window_totals` computes them with one
-aggregate query per entity kind, restricted to the day's own entities by a semi-join on the day's
-partition of validated transactions, so what travels to the pipeline grows with the day's
-entities, not with the window length.
+A day's features need, for every card and terminal active on that day, the totals of each
+window group's measures over the whole days of each window, when each card was last seen, and
+when each (card, terminal) pair was last seen. ``fraud_core.features.window_totals_request``
+says which totals, derived from the feature registry; this module renders that request as SQL:
+one aggregate query per window group plus one for the pairs, each restricted to the day's own
+entities by a semi-join on the day's partition of validated transactions, so what travels to
+the pipeline grows with the day's entities, not with the window length.
 
-Customer and pair totals come from the validated transactions (narrow columns of the partitions
-in range). Terminal totals come from the matured terminal label table
-(:attr:`TableNames.terminal_labels`): one row per terminal and transaction day, with the day's
-transaction count and its label counts as known when its labels were due, written by the
-pipeline once per day; so no terminal total joins the labels of the whole window. The SQL is
-written once here for both engines; each engine supplies its quoting (:class:`SqlNames`).
+CURRENT groups are totalled from the validated transactions (narrow columns of the partitions in
+range; each measure's SQL comes from the registry). The DELAYED (label) group is totalled from
+the matured label table (:attr:`TableNames.terminal_labels`): one row per terminal and transaction
+day, with the day's measures as known when its labels were due, written once per day by the
+pipeline; so no total joins the labels of the whole window. The SQL is written once here for
+both engines; each engine supplies its quoting (:class:`SqlNames`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 
-from fraud_storage.tables import PARTITION_COLUMN
+from fraud_core.columns import (
+    CUSTOMER_ID,
+    LAST_TX_DATETIME,
+    PARTITION_DATE,
+    TERMINAL_ID,
+    TRANSACTION_DAY,
+    TX_DATETIME,
+)
+from fraud_core.features import (
+    GroupTotalsRequest,
+    TotalsSource,
+    WindowTotal,
+    WindowTotals,
+    WindowTotalsRequest,
+    empty_totals,
+)
 
-LAST_SEEN = "last_tx_datetime"
-"""The column of the latest ``tx_datetime`` in the customer and pair totals."""
+__all__ = ["PAIRS", "SqlNames", "totals_from_frames", "totals_queries"]
 
-
-@dataclass(frozen=True)
-class WindowTotalsRequest:
-    """Which totals to compute for the entities active on ``day``.
-
-    ``customer_windows`` maps a column suffix to the first day of a customer window that ends
-    with ``day - 1``; ``terminal_windows`` maps a suffix to the first day of a terminal window
-    that ends with ``terminal_end - 1`` (the label delay). Last-seen times cover
-    ``[lookback_start, day)``.
-    """
-
-    day: date
-    lookback_start: date
-    customer_windows: Mapping[str, date] = field(default_factory=dict)
-    terminal_windows: Mapping[str, date] = field(default_factory=dict)
-    terminal_end: date | None = None
-
-    def __post_init__(self) -> None:
-        firsts = [*self.customer_windows.values(), *self.terminal_windows.values()]
-        if any(first < self.lookback_start for first in firsts):
-            raise ValueError("every window must start on or after lookback_start")
-        if self.terminal_windows and self.terminal_end is None:
-            raise ValueError("terminal windows need terminal_end")
-        for suffix in [*self.customer_windows, *self.terminal_windows]:
-            if not suffix.replace("_", "").isalnum():
-                raise ValueError(f"window suffix {suffix!r} is not a plain identifier part")
-
-
-@dataclass(frozen=True)
-class EntityWindowTotals:
-    """The totals of a :class:`WindowTotalsRequest`, one frame per entity kind.
-
-    ``customers``: ``customer_id``, per suffix ``nb_tx_<s>``, ``amount_sum_<s>``,
-    ``amount_sq_sum_<s>``, and ``last_tx_datetime``; ``terminals``: ``terminal_id``, per suffix
-    ``nb_tx_<s>``, ``nb_labelled_<s>``, ``nb_fraud_<s>``; ``pairs``: ``customer_id``,
-    ``terminal_id``, ``last_tx_datetime``. Only entities with a transaction in range appear.
-    """
-
-    customers: pd.DataFrame
-    terminals: pd.DataFrame
-    pairs: pd.DataFrame
+PAIRS = "pairs"
+"""The key of the pair query among :func:`totals_queries`' results."""
 
 
 @dataclass(frozen=True)
@@ -77,107 +53,99 @@ class SqlNames:
 
     validated: str
     """The quoted validated-transactions table."""
-    terminal_labels: str
-    """The quoted matured terminal label table."""
+    matured: str
+    """The quoted matured label table."""
     column: Callable[[str], str]
     """Quotes a (lower-case) column name."""
 
 
 Query = tuple[str, list[object]]
 
-TRANSACTION_DAY = "transaction_day"
-"""The column of the matured terminal label table naming the day its counts are of."""
-TERMINAL_COUNTS = ("nb_tx", "nb_labelled", "nb_fraud")
-"""The per-terminal, per-day counts of the matured terminal label table."""
-
 
 def _day(value: date) -> str:
     return pd.Timestamp(value).date().isoformat()
 
 
-def totals_queries(
-    request: WindowTotalsRequest, names: SqlNames, *, with_terminals: bool = True
-) -> dict[str, Query]:
-    """The aggregate queries (customers, pairs and, if asked, terminals) with their parameters."""
+class _QuotedColumns(dict[str, str]):
+    """``{tx_amount}`` in a measure's SQL becomes the quoted column of the ``v`` alias."""
+
+    def __init__(self, column: Callable[[str], str]) -> None:
+        super().__init__()
+        self._column = column
+
+    def __missing__(self, key: str) -> str:
+        return f"v.{self._column(key)}"
+
+
+def _measure_sql(total: WindowTotal, source: TotalsSource, names: SqlNames) -> str:
+    if source is TotalsSource.MATURED:  # the matured table stores each measure's daily total
+        return f"v.{names.column(total.measure.name)}"
+    if total.measure.sql is None:
+        raise ValueError(f"{total.column}: label counts come from the matured label table only")
+    return total.measure.sql.format_map(_QuotedColumns(names.column))
+
+
+def _group_query(group: GroupTotalsRequest, day: date, names: SqlNames) -> Query:
     c = names.column
-    pd_, cust, term = c(PARTITION_COLUMN), c("customer_id"), c("terminal_id")
-    v = names.validated
-    today = f"SELECT {{key}} FROM {v} WHERE {pd_} = CAST(? AS DATE)"
-    in_range = f"v.{pd_} >= CAST(? AS DATE) AND v.{pd_} < CAST(? AS DATE)"
-
-    def summed(name: str, day_column: str, what: str) -> str:
-        return (
-            f"SUM(CASE WHEN v.{c(day_column)} >= CAST(? AS DATE) THEN {what} ELSE 0 END) "
-            f"AS {c(name)}"
-        )
-
-    queries: dict[str, Query] = {}
-
-    parts, params = [], []
-    for suffix, first in request.customer_windows.items():
-        amount = f"v.{c('tx_amount')}"
-        parts += [
-            summed(f"nb_tx_{suffix}", PARTITION_COLUMN, "1"),
-            summed(f"amount_sum_{suffix}", PARTITION_COLUMN, amount),
-            summed(f"amount_sq_sum_{suffix}", PARTITION_COLUMN, f"{amount} * {amount}"),
-        ]
-        params += [_day(first)] * 3
-    queries["customers"] = (
-        f"SELECT v.{cust} AS {cust}, {''.join(p + ', ' for p in parts)}"
-        f"MAX(v.{c('tx_datetime')}) AS {c(LAST_SEEN)} FROM {v} v "
-        f"WHERE {in_range} AND v.{cust} IN ({today.format(key=cust)}) GROUP BY v.{cust}",
-        [*params, _day(request.lookback_start), _day(request.day), _day(request.day)],
+    entity = c(group.entity)
+    table, day_column = (
+        (names.validated, c(PARTITION_DATE))
+        if group.source is TotalsSource.VALIDATED
+        else (names.matured, c(TRANSACTION_DAY))
     )
+    parts = [
+        f"SUM(CASE WHEN v.{day_column} >= CAST(? AS DATE) THEN "
+        f"{_measure_sql(total, group.source, names)} ELSE 0 END) AS {c(total.column)}"
+        for total in group.totals
+    ]
+    params: list[object] = [_day(total.first_day) for total in group.totals]
+    if group.last_seen:
+        parts.append(f"MAX(v.{c(TX_DATETIME)}) AS {c(LAST_TX_DATETIME)}")
+    sql = (
+        f"SELECT v.{entity} AS {entity}, {', '.join(parts)} FROM {table} v "
+        f"WHERE v.{day_column} >= CAST(? AS DATE) AND v.{day_column} < CAST(? AS DATE) "
+        f"AND v.{entity} IN (SELECT {entity} FROM {names.validated} "
+        f"WHERE {c(PARTITION_DATE)} = CAST(? AS DATE)) GROUP BY v.{entity}"
+    )
+    return sql, [*params, _day(group.first_day), _day(group.end_day), _day(day)]
 
-    queries["pairs"] = (
-        f"SELECT v.{cust} AS {cust}, v.{term} AS {term}, MAX(v.{c('tx_datetime')}) AS "
-        f"{c(LAST_SEEN)} FROM {v} v JOIN (SELECT DISTINCT {cust}, {term} FROM {v} "
+
+def _pairs_query(request: WindowTotalsRequest, names: SqlNames) -> Query:
+    c = names.column
+    pd_, cust, term, v = c(PARTITION_DATE), c(CUSTOMER_ID), c(TERMINAL_ID), names.validated
+    sql = (
+        f"SELECT v.{cust} AS {cust}, v.{term} AS {term}, MAX(v.{c(TX_DATETIME)}) AS "
+        f"{c(LAST_TX_DATETIME)} FROM {v} v JOIN (SELECT DISTINCT {cust}, {term} FROM {v} "
         f"WHERE {pd_} = CAST(? AS DATE)) t ON t.{cust} = v.{cust} AND t.{term} = v.{term} "
-        f"WHERE {in_range} GROUP BY v.{cust}, v.{term}",
-        [_day(request.day), _day(request.lookback_start), _day(request.day)],
+        f"WHERE v.{pd_} >= CAST(? AS DATE) AND v.{pd_} < CAST(? AS DATE) "
+        f"GROUP BY v.{cust}, v.{term}"
     )
+    return sql, [_day(request.day), _day(request.lookback_start), _day(request.day)]
 
-    if with_terminals and request.terminal_windows and request.terminal_end is not None:
-        label_start = min(request.terminal_windows.values())
-        parts, params = [], []
-        for suffix, first in request.terminal_windows.items():
-            parts += [
-                summed(f"{count}_{suffix}", TRANSACTION_DAY, f"v.{c(count)}")
-                for count in TERMINAL_COUNTS
-            ]
-            params += [_day(first)] * len(TERMINAL_COUNTS)
-        day_col = c(TRANSACTION_DAY)
-        queries["terminals"] = (
-            f"SELECT v.{term} AS {term}, {', '.join(parts)} FROM {names.terminal_labels} v "
-            f"WHERE v.{day_col} >= CAST(? AS DATE) AND v.{day_col} < CAST(? AS DATE) "
-            f"AND v.{term} IN ({today.format(key=term)}) GROUP BY v.{term}",
-            [*params, _day(label_start), _day(request.terminal_end), _day(request.day)],
-        )
+
+def totals_queries(
+    request: WindowTotalsRequest, names: SqlNames, *, with_matured: bool = True
+) -> dict[str, Query]:
+    """The aggregate queries with their parameters: one per window group, and the pairs.
+
+    ``with_matured=False`` leaves out the groups totalled from the matured label table (it does
+    not exist yet: no terminal has label history).
+    """
+    queries = {
+        group.group: _group_query(group, request.day, names)
+        for group in request.groups
+        if with_matured or group.source is not TotalsSource.MATURED
+    }
+    queries[PAIRS] = _pairs_query(request, names)
     return queries
-
-
-def empty_totals(request: WindowTotalsRequest) -> EntityWindowTotals:
-    """The totals when there is no history yet: no entity has any."""
-    customer_cols = ["customer_id"]
-    for suffix in request.customer_windows:
-        customer_cols += [f"nb_tx_{suffix}", f"amount_sum_{suffix}", f"amount_sq_sum_{suffix}"]
-    terminal_cols = ["terminal_id"]
-    for suffix in request.terminal_windows:
-        terminal_cols += [f"{count}_{suffix}" for count in TERMINAL_COUNTS]
-    return EntityWindowTotals(
-        customers=pd.DataFrame(columns=[*customer_cols, LAST_SEEN]),
-        terminals=pd.DataFrame(columns=terminal_cols),
-        pairs=pd.DataFrame(columns=["customer_id", "terminal_id", LAST_SEEN]),
-    )
 
 
 def totals_from_frames(
     request: WindowTotalsRequest, frames: dict[str, pd.DataFrame]
-) -> EntityWindowTotals:
-    """The totals from the frames the queries returned (missing kinds are empty)."""
+) -> WindowTotals:
+    """The totals from the frames the queries returned (missing groups are empty)."""
     empty = empty_totals(request)
-    return EntityWindowTotals(
-        customers=frames.get("customers", empty.customers),
-        terminals=frames.get("terminals", empty.terminals),
-        pairs=frames.get("pairs", empty.pairs),
+    return WindowTotals(
+        groups={name: frames.get(name, frame) for name, frame in empty.groups.items()},
+        pairs=frames.get(PAIRS, empty.pairs),
     )

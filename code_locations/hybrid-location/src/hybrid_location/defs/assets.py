@@ -9,37 +9,58 @@ from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
-from fraud_storage import TableName, Warehouse, WarehouseError
-from fraud_storage.model_store import ModelNotFoundError
-from fraud_storage.warehouse import date_column
-from fraud_storage.window_totals import TRANSACTION_DAY
 from upath import UPath
 
-from fraud_core.features import feature_columns
+from fraud_core.columns import (
+    FRAUD_SCORE,
+    PIPELINE_SHAPE,
+    REJECT_REASON,
+    TRANSACTION_DAY,
+    TRANSACTION_ID,
+    TX_FRAUD,
+)
+from fraud_core.features import build_day_features, labels_due_days, matured_totals
+from fraud_core.features.registry import NB_FRAUD, NB_LABELLED, NB_TX
 from fraud_core.model import train_model
-from fraud_core.promotion import decide_promotion, validation_metrics
+from fraud_core.promotion import PromotionPolicy, decide_promotion, validation_metrics
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
 from fraud_core.schema import validate_transactions
 from fraud_core.scoring import refresh_labels, score_transactions
-from fraud_core.window_state import build_day_features, labels_due_days, terminal_label_totals
+from fraud_core.shape import PipelineShape, ShapeMismatchError
+from fraud_core.training import TrainingWindows, training_windows
 from fraud_dagster.failures import fail_fast_on
-from fraud_dagster.resources import WAREHOUSE_POOL
-from hybrid_location.feature_inputs import read_days, read_feature_inputs
-from hybrid_location.models import (
+from fraud_dagster.partitions import (
+    daily_partitions,
+    day_bounds,
+    has_data,
+    partition_day,
+    require_partitions,
+    with_trailing_days,
+)
+from fraud_dagster.resources import (
+    WAREHOUSE_POOL,
+    ModelStoreResource,
+    ReportDirectory,
+    WarehouseResource,
+)
+from fraud_dagster.settings import FraudSettings
+from fraud_dagster.shape import labelled_day, matured_label_window, validated_history
+from fraud_storage import ModelStore, PromotionRecord, TableName, Warehouse, WarehouseError
+from fraud_storage.feature_inputs import read_days, read_feature_inputs
+from fraud_storage.model_store import ModelNotFoundError
+from fraud_storage.models import (
     NoPromotedModelError,
     load_model,
     load_promoted_model,
     save_model,
 )
-from hybrid_location.partitions import (
-    FEATURE_LOOKBACK_DAYS,
-    LABELS_DUE_AFTER_DAYS,
-    TERMINAL_WHOLE_DAYS,
-    daily_partitions,
-    day_bounds,
-    partition_day,
+from fraud_storage.shaped_partitions import (
+    read_shaped_partitions,
+    replace_shaped_partition,
+    require_shape,
 )
-from hybrid_location.resources import FraudSettings, ModelStoreResource, WarehouseResource
+from fraud_storage.warehouse import date_column
+from hybrid_location.settings import TrainingSettings
 
 GROUP = "fraud_detection"
 REPORT_TRAILING_DAYS = 7
@@ -54,17 +75,6 @@ with backoff inside the warehouse layer before they surface as WarehouseError)."
 
 fail_fast_on_permanent_errors = fail_fast_on(*PERMANENT_ERRORS)
 """Turn a permanent error into a Dagster Failure that the retry policy does not retry."""
-
-
-def with_trailing_days(upstream: dg.AssetsDefinition, days: int, end: int = 0) -> dg.AssetDep:
-    """Day D depends on ``upstream``'s days D - ``days`` .. D - ``end`` (days before the first
-    may not exist)."""
-    return dg.AssetDep(
-        upstream,
-        partition_mapping=dg.TimeWindowPartitionMapping(
-            start_offset=-days, end_offset=-end, allow_nonexistent_upstream_partitions=True
-        ),
-    )
 
 
 def _stored_rows(warehouse: Warehouse, table: TableName, day: date) -> int:
@@ -126,7 +136,7 @@ def raw_customer_transactions(
     stored_valid = _stored_rows(wh, wh.tables.validated, day)
     stored_rejected = _stored_rows(wh, wh.tables.rejected, day)
     if result.n_rejected:
-        reasons = result.rejected["reject_reason"].value_counts().head(10)
+        reasons = result.rejected[REJECT_REASON].value_counts().head(10)
         context.log.warning(f"{result.n_rejected} rows quarantined on {day}: {reasons.to_dict()}")
     time_range = wh.source_time_range()
     closed = bool(time_range and time_range[1] >= end)
@@ -182,11 +192,7 @@ def raw_customer_transactions(
     group_name=GROUP,
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
-    deps=[
-        with_trailing_days(
-            raw_customer_transactions, LABELS_DUE_AFTER_DAYS, end=LABELS_DUE_AFTER_DAYS
-        )
-    ],
+    deps=[labelled_day(raw_customer_transactions)],
     description=(
         "Per terminal, the transaction and label counts of the day whose labels are now due: "
         "partition D counts day D - label delay - 1, with the labels the source holds on D. The "
@@ -195,28 +201,31 @@ def raw_customer_transactions(
 )
 @fail_fast_on_permanent_errors
 def matured_terminal_labels(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    shape: dg.ResourceParam[PipelineShape],
 ) -> dg.MaterializeResult:
     """Count per terminal the labels of the day whose labels are due on this day."""
     day = partition_day(context)
-    labelled_day = day - timedelta(days=settings.label_delay_days + 1)
+    labelled = day - timedelta(days=shape.labels_due_after_days)
     wh = warehouse.get_warehouse()
-    if _has_data(labelled_day, wh.source_time_range()):
-        _require_partitions(context, raw_customer_transactions, [labelled_day], "its labels")
+    if has_data(labelled, wh.source_time_range()):
+        require_partitions(context, raw_customer_transactions, [labelled], "its labels")
     began = time.perf_counter()
-    rows = read_days(wh, labelled_day, labelled_day + timedelta(1))  # labels known now
-    totals = terminal_label_totals(rows, labelled_day)
-    totals[TRANSACTION_DAY] = date_column(labelled_day, totals.index)
-    wh.replace_partition(wh.tables.terminal_labels, totals, day)
-    n_tx, n_labelled = int(totals["nb_tx"].sum()), int(totals["nb_labelled"].sum())
+    rows = read_days(wh, labelled, labelled + timedelta(1))  # labels known now
+    totals = matured_totals(rows, labelled, shape.feature_config())
+    totals[TRANSACTION_DAY] = date_column(labelled, totals.index)
+    replace_shaped_partition(wh, wh.tables.terminal_labels, totals, day, shape)
+    n_tx, n_labelled = int(totals[NB_TX.name].sum()), int(totals[NB_LABELLED.name].sum())
     return dg.MaterializeResult(
         metadata={
-            "transaction_day": labelled_day.isoformat(),
+            TRANSACTION_DAY: labelled.isoformat(),
             "terminals": len(totals),
             "transactions": n_tx,
             "labelled": n_labelled,
-            "frauds": int(totals["nb_fraud"].sum()),
+            "frauds": int(totals[NB_FRAUD.name].sum()),
             "unlabelled_share": round(1 - n_labelled / n_tx, 4) if n_tx else 0.0,
+            PIPELINE_SHAPE: shape.fingerprint,
             "total_seconds": _elapsed(began),
             "table": str(wh.tables.terminal_labels),
         }
@@ -230,56 +239,40 @@ def matured_terminal_labels(
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     deps=[
-        with_trailing_days(raw_customer_transactions, FEATURE_LOOKBACK_DAYS),
-        with_trailing_days(matured_terminal_labels, TERMINAL_WHOLE_DAYS),
+        validated_history(raw_customer_transactions),
+        matured_label_window(matured_terminal_labels),
     ],
     description=(
-        "Point-in-time, label-delay-aware features of the day's transactions. Reads the day, a few "
-        "boundary days and per-entity window totals computed in the warehouse, so a day's cost "
-        "does not grow with the window length. CPU and memory heavy (pandas)."
+        "Point-in-time features of the day's transactions, for the deployment's pipeline shape "
+        "(windows, label delay). Reads the day, a few boundary days and per-entity window totals "
+        "computed in the warehouse, so a day's cost does not grow with the window length. CPU and "
+        "memory heavy (pandas)."
     ),
 )
 @fail_fast_on_permanent_errors
 def transformed_transactions(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    shape: dg.ResourceParam[PipelineShape],
 ) -> dg.MaterializeResult:
     """Build the day's features from its rows, its boundary days and warehouse window totals."""
     day = partition_day(context)
-    lookback = settings.lookback_days()
-    if lookback > FEATURE_LOOKBACK_DAYS:
-        raise dg.Failure(
-            f"configured lookback {lookback} days exceeds the partition mapping's "
-            f"{FEATURE_LOOKBACK_DAYS}: set the windows through FRAUD_* defaults, not run config",
-            allow_retries=False,
-        )
     wh = warehouse.get_warehouse()
-    config = settings.feature_config()
-    source_range = wh.source_time_range()
-    history = [day - timedelta(days=i) for i in range(lookback, -1, -1)]
-    history = [d for d in history if _has_data(d, source_range)]
-    _require_partitions(context, raw_customer_transactions, history, "validated history")
-    after_labels_due = timedelta(days=config.label_delay_days + 1)
-    due = [  # due partitions whose labelled day has data
-        d
-        for d in labels_due_days(day, config)
-        if _has_data(d, None) and _has_data(d - after_labels_due, source_range)
-    ]
-    _require_partitions(context, matured_terminal_labels, due, "terminal label counts")
+    _require_feature_inputs(context, wh, day, shape)
     began = time.perf_counter()
-    inputs = read_feature_inputs(wh, day, config)
+    inputs = read_feature_inputs(wh, day, shape.feature_config())
     read_seconds = _elapsed(began)
     features = build_day_features(inputs.day_rows, inputs.state, inputs.boundary_rows)
     feature_seconds = _elapsed(began) - read_seconds
-    wh.replace_partition(wh.tables.transformed, features, day)
+    replace_shaped_partition(wh, wh.tables.transformed, features, day, shape)
     return dg.MaterializeResult(
         metadata={
             "rows": len(features),
             "rows_read": inputs.rows_read,
-            "state_customers": len(inputs.state.customers),
-            "state_terminals": len(inputs.state.terminals),
-            "state_pairs": len(inputs.state.pairs),
-            "lookback_days": lookback,
-            "n_features": len(feature_columns(config)),
+            **{f"state_{name}": len(frame) for name, frame in inputs.state.groups.items()},
+            "lookback_days": shape.lookback_days,
+            "n_features": len(shape.feature_columns()),
+            PIPELINE_SHAPE: shape.fingerprint,
             "read_seconds": read_seconds,
             "feature_seconds": round(feature_seconds, 3),
             "total_seconds": _elapsed(began),
@@ -288,28 +281,29 @@ def transformed_transactions(
     )
 
 
-def _has_data(day: date, source_range: tuple[pd.Timestamp, pd.Timestamp] | None) -> bool:
-    """Whether ``day`` is a partition on or after the source's first transaction."""
-    first = daily_partitions.start.date()
-    if source_range is not None:
-        first = max(first, source_range[0].date())
-    return day >= first
-
-
-def _require_partitions(
-    context: dg.AssetExecutionContext, upstream: dg.AssetsDefinition, days: list[date], why: str
+def _require_feature_inputs(
+    context: dg.AssetExecutionContext, wh: Warehouse, day: date, shape: PipelineShape
 ) -> None:
-    """Fail clearly when partitions of ``upstream`` that this asset reads were never materialized."""
-    done = context.instance.get_materialized_partitions(upstream.key)
-    missing = sorted({d.isoformat() for d in days} - set(done))
-    if missing:
-        name = upstream.key.to_user_string()
-        raise dg.Failure(
-            f"{context.asset_key.to_user_string()} for {partition_day(context)} needs {name} for "
-            f"{len(missing)} day(s) not yet materialized ({why}): {missing[0]} .. {missing[-1]}; "
-            f"run a backfill of {name} over that range first",
-            metadata={"missing_partitions": missing},
-            allow_retries=False,  # deterministic: a retry 10 s later finds the same gap
+    """Fail fast unless the validated days and label counts the day reads are there, of ``shape``."""
+    source_range = wh.source_time_range()
+    history = [day - timedelta(days=i) for i in range(shape.lookback_days, -1, -1)]
+    history = [d for d in history if has_data(d, source_range)]
+    require_partitions(context, raw_customer_transactions, history, "validated history")
+    due = [  # due partitions whose labelled day has data
+        d
+        for d in labels_due_days(day, shape.feature_config())
+        if has_data(d, None)
+        and has_data(d - timedelta(days=shape.labels_due_after_days), source_range)
+    ]
+    require_partitions(context, matured_terminal_labels, due, "terminal label counts")
+    if due:
+        require_shape(
+            wh,
+            wh.tables.terminal_labels,
+            min(due),
+            max(due) + timedelta(days=1),
+            shape,
+            rebuild=matured_terminal_labels.key.to_user_string(),
         )
 
 
@@ -347,47 +341,27 @@ def fraud_detection_model(
     warehouse: WarehouseResource,
     model_store: ModelStoreResource,
     settings: FraudSettings,
+    training: TrainingSettings,
+    shape: dg.ResourceParam[PipelineShape],
+    promotion_policy: dg.ResourceParam[PromotionPolicy],
 ) -> dg.MaterializeResult:
     """Train a candidate model, evaluate it against production, promote it if it passes."""
-    wh = warehouse.get_warehouse()
-    store = model_store.get_store()
-    days = sorted(wh.partition_counts(wh.tables.transformed))
-    if not days:
-        raise dg.Failure(
-            "no transformed_transactions partitions yet: materialize some days first",
-            allow_retries=False,
-        )
-    as_of = days[-1] if config.as_of is None else _parse_day(config.as_of)
-    labelled_end = as_of - timedelta(days=settings.label_delay_days - 1)  # exclusive
-    valid_start = labelled_end - timedelta(days=settings.validation_days)
-    train_start = valid_start - timedelta(days=settings.train_days)
-    start, end = day_bounds(train_start)[0], day_bounds(labelled_end)[0]
-    labels = wh.read_source(start, end)[["transaction_id", "tx_fraud"]]
-    train = refresh_labels(
-        wh.read_partitions(wh.tables.transformed, train_start, valid_start), labels
+    wh, store = warehouse.get_warehouse(), model_store.get_store()
+    windows = training_windows(
+        _as_of(wh, config), shape.label_delay_days, training.train_days, training.validation_days
     )
-    valid = refresh_labels(
-        wh.read_partitions(wh.tables.transformed, valid_start, labelled_end), labels
-    )
+    train, valid = _labelled_features(wh, windows, shape)
     context.log.info(
-        f"training on {train_start}..{valid_start - timedelta(1)} ({len(train)} rows), validating on "
-        f"{valid_start}..{labelled_end - timedelta(1)} ({len(valid)} rows), as of {as_of}"
+        f"training on {windows.describe_train()} ({len(train)} rows), validating on "
+        f"{windows.describe_validation()} ({len(valid)} rows)"
     )
-    expected = feature_columns(settings.feature_config())
-    model = train_model(train, settings.train_config(expected), log=context.log.info)
+    model = train_model(train, training.train_config(), log=context.log.info, shape=shape)
     candidate = validation_metrics(model, valid, k=settings.alert_budget)
     model.metadata.metrics.update(candidate)
     version = save_model(store, model)
     current_record = store.promoted()
-    current = None
-    if current_record is not None:
-        try:
-            current = validation_metrics(
-                load_model(store, current_record.version, expected), valid, k=settings.alert_budget
-            )
-        except ValueError as error:  # feature list changed: the old model cannot be compared
-            context.log.warning(f"promoted model {current_record.version} not comparable: {error}")
-    decision = decide_promotion(candidate, current, settings.promotion_policy())
+    current = _current_metrics(context, store, current_record, valid, shape, settings.alert_budget)
+    decision = decide_promotion(candidate, current, promotion_policy)
     if decision.promote:
         store.promote(version, reason=decision.reason, metrics=candidate)
     meta = model.metadata
@@ -396,11 +370,12 @@ def fraud_detection_model(
             "model_version": version,
             "model_path": str(store.path(version)),
             "promoted": decision.promote,
+            PIPELINE_SHAPE: shape.fingerprint,
             "device": meta.device,
             "gpu_fallback_reason": meta.gpu_fallback_reason or "",
             "training_seconds": meta.training_seconds,
-            "train_window": f"{train_start} .. {valid_start - timedelta(1)}",
-            "validation_window": f"{valid_start} .. {labelled_end - timedelta(1)}",
+            "train_window": windows.describe_train(),
+            "validation_window": windows.describe_validation(),
             "train_rows": meta.n_rows,
             "train_labelled": meta.n_labelled,
             "train_unlabelled_excluded": meta.n_unlabelled_excluded,
@@ -417,17 +392,64 @@ def fraud_detection_model(
                     "current_version": current_record.version if current_record else "none",
                     **{f"candidate_{k}": float(v) for k, v in candidate.items()},
                     **{f"current_{k}": float(v) for k, v in (current or {}).items()},
+                    **{f"policy_{k}": v for k, v in promotion_policy.describe().items()},
                 },
             )
         ],
     )
 
 
-def _parse_day(value: str) -> date:
+def _as_of(wh: Warehouse, config: TrainingConfig) -> date:
+    """The day training acts as of: ``as_of`` when given, else the latest transformed day."""
+    if config.as_of is not None:
+        try:
+            return date.fromisoformat(config.as_of)
+        except ValueError:
+            raise dg.Failure(
+                f"as_of must be YYYY-MM-DD, got {config.as_of!r}", allow_retries=False
+            ) from None
+    days = sorted(wh.partition_counts(wh.tables.transformed))
+    if not days:
+        raise dg.Failure(
+            "no transformed_transactions partitions yet: materialize some days first",
+            allow_retries=False,
+        )
+    return days[-1]
+
+
+def _labelled_features(
+    wh: Warehouse, windows: TrainingWindows, shape: PipelineShape
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and validation features (of ``shape``), with the labels the source holds now."""
+    first, end = windows.days
+    labels = wh.read_source(day_bounds(first)[0], day_bounds(end)[0])[[TRANSACTION_ID, TX_FRAUD]]
+    rebuild = transformed_transactions.key.to_user_string()
+
+    def labelled(days: tuple[date, date]) -> pd.DataFrame:
+        rows = read_shaped_partitions(wh, wh.tables.transformed, *days, shape, rebuild=rebuild)
+        return refresh_labels(rows, labels)
+
+    return labelled(windows.train), labelled(windows.validation)
+
+
+def _current_metrics(
+    context: dg.AssetExecutionContext,
+    store: ModelStore,
+    record: PromotionRecord | None,
+    valid: pd.DataFrame,
+    shape: PipelineShape,
+    k: int,
+) -> dict[str, float] | None:
+    """The promoted model's metrics on ``valid``; None when there is none or it is of another
+    shape (declared incomparable: the candidate then faces the floors). Anything else fails."""
+    if record is None:
+        return None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise dg.Failure(f"as_of must be YYYY-MM-DD, got {value!r}", allow_retries=False) from None
+        model = load_model(store, record.version, shape, accept_unrecorded_shape=True)
+    except ShapeMismatchError as error:
+        context.log.warning(f"promoted model {record.version} not comparable: {error}")
+        return None
+    return validation_metrics(model, valid, k=k)
 
 
 @dg.asset(
@@ -456,24 +478,33 @@ def fraud_scores(
     warehouse: WarehouseResource,
     model_store: ModelStoreResource,
     settings: FraudSettings,
+    shape: dg.ResourceParam[PipelineShape],
 ) -> dg.MaterializeResult:
     """Score the day with the promoted model."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
     began = time.perf_counter()
-    features = wh.read_partitions(wh.tables.transformed, day, day + timedelta(1))
-    model = load_promoted_model(model_store.get_store(), feature_columns(settings.feature_config()))
+    features = read_shaped_partitions(
+        wh,
+        wh.tables.transformed,
+        day,
+        day + timedelta(1),
+        shape,
+        rebuild=transformed_transactions.key.to_user_string(),
+    )
+    model = load_promoted_model(model_store.get_store(), shape)
     scores = score_transactions(model, features)
     score_seconds = _elapsed(began)
     wh.replace_partition(wh.tables.scores, scores, day)
     stored = _stored_rows(wh, wh.tables.scores, day)
-    s = scores["fraud_score"]
+    s = scores[FRAUD_SCORE]
     in_range = bool(s.notna().all() and s.between(0.0, 1.0).all())
     alert_rate = float((s >= settings.alert_threshold).mean()) if len(s) else 0.0
     return dg.MaterializeResult(
         metadata={
             "rows": len(scores),
             "model_version": model.metadata.model_id,
+            PIPELINE_SHAPE: shape.fingerprint,
             "mean_score": float(s.mean()) if len(s) else 0.0,
             "alerts_at_threshold": int((s >= settings.alert_threshold).sum()),
             "score_seconds": score_seconds,
@@ -512,7 +543,10 @@ def fraud_scores(
 )
 @fail_fast_on_permanent_errors
 def daily_fraud_report(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: FraudSettings
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    settings: FraudSettings,
+    report_dir: dg.ResourceParam[ReportDirectory],
 ) -> dg.MaterializeResult:
     """Build, store and publish the day's fraud report."""
     day = partition_day(context)
@@ -523,7 +557,7 @@ def daily_fraud_report(
         scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
     )
     wh.replace_partition(wh.tables.report, report_summary_frame(report), day)
-    path = UPath(settings.report_dir) / f"fraud_report_{day.isoformat()}.html"
+    path = UPath(report_dir.html_path(day))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")
     return dg.MaterializeResult(

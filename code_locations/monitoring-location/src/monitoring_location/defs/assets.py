@@ -1,9 +1,12 @@
 """The monitoring assets: score drift, feature drift, delayed-label performance, model health.
 
 Each reads the hybrid location's tables from the shared warehouse (``FRAUD_SCORES``,
-``TRANSFORMED_TRANSACTIONS`` and the source's late labels), computes with
-:mod:`fraud_core.monitoring`, writes one partition of a monitoring table (replacing a re-run day)
-and reports its numbers as metadata and asset checks.
+``TRANSFORMED_TRANSACTIONS`` and the source's late labels), computes the day's record with
+:mod:`fraud_core.monitoring` (:class:`~fraud_core.monitoring.ScoreDrift`,
+:class:`~fraud_core.monitoring.FeatureDrift`, :class:`~fraud_core.monitoring.DayPerformance`,
+:class:`~fraud_core.monitoring.DayHealth`: the rows to store, the verdicts, the numbers), writes
+it as one partition of a monitoring table (replacing a re-run day) and reports its numbers as
+metadata and asset checks.
 
 Checks and why only one of them blocks:
 
@@ -17,40 +20,47 @@ Checks and why only one of them blocks:
   anything that acts on the model's health downstream.
 """
 
-import math
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
-from fraud_storage import TableName, Warehouse, WarehouseError
 
+from fraud_core.columns import FRAUD_SCORE, TRANSACTION_ID, TX_FRAUD
 from fraud_core.monitoring import (
+    NOT_COMPUTED,
+    DayHealth,
+    DayPerformance,
+    DriftSettings,
+    FeatureDrift,
     HealthStatus,
-    alert_volume,
-    assess_health,
-    drift_table,
-    numeric_feature_columns,
-    population_stability_index,
-    realised_performance,
+    Reference,
+    ScoreDrift,
+    latest_mature_performance,
+    mature_lookback_start,
+    reference_days,
+    sample_reference_day,
+    tracked_features,
 )
 from fraud_core.scoring import refresh_labels
+from fraud_core.shape import PipelineShape
 from fraud_dagster.failures import fail_fast_on
 from fraud_dagster.partitions import daily_partitions, day_bounds, partition_day
 from fraud_dagster.resources import WAREHOUSE_POOL, WarehouseResource
+from fraud_dagster.settings import FraudSettings
+from fraud_dagster.shape import PIPELINE_SHAPE
+from fraud_storage import TableName, Warehouse, WarehouseError
 from monitoring_location.automation import (
     automation_window_days,
     on_new_upstream_data,
     performance_automation,
 )
 from monitoring_location.defs.upstream import fraud_scores, transformed_transactions
-from monitoring_location.settings import LABEL_DELAY_DAYS, MonitoringSettings
+from monitoring_location.settings import MonitoringSettings
 
 GROUP = "fraud_monitoring"
-SCORE = "fraud_score"
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
-ON_NEW_DATA = on_new_upstream_data(automation_window_days(LABEL_DELAY_DAYS))
+ON_NEW_DATA = on_new_upstream_data(automation_window_days(PIPELINE_SHAPE.label_delay_days))
 DAILY_MONITORING_ASSET: dict[str, Any] = {
     "partitions_def": daily_partitions,
     "group_name": GROUP,
@@ -69,7 +79,7 @@ fail_fast = fail_fast_on(ValueError, KeyError, WarehouseError, MissingUpstreamEr
 
 
 # --------------------------------------------------------------------------------------------
-# helpers
+# helpers: warehouse reads and Dagster values
 # --------------------------------------------------------------------------------------------
 
 
@@ -79,6 +89,15 @@ def _now() -> pd.Timestamp:
 
 def _tables(warehouse: Warehouse, settings: MonitoringSettings) -> dict[str, TableName]:
     return settings.tables.resolve(warehouse.tables.scores)
+
+
+def _drift_settings(settings: MonitoringSettings) -> DriftSettings:
+    return DriftSettings(
+        n_bins=settings.psi_bins,
+        epsilon=settings.psi_epsilon,
+        threshold=settings.psi_threshold,
+        min_rows=settings.min_rows,
+    )
 
 
 def _read_day(
@@ -98,52 +117,38 @@ def _read_reference(
     day: date,
     settings: MonitoringSettings,
     columns: list[str],
-) -> tuple[pd.DataFrame, list[date]]:
+) -> Reference:
     """Rows of the ``reference_days`` days before ``day``, read and sampled one day at a time."""
-    parts, days = [], []
-    for offset in range(settings.reference_days, 0, -1):
-        ref_day = day - timedelta(days=offset)
-        frame = warehouse.read_partitions(table, ref_day, ref_day + timedelta(days=1), columns)
-        if frame.empty:
-            continue
-        cap = settings.reference_sample_per_day
-        if cap and len(frame) > cap:  # deterministic per day, so a re-run gives the same PSI
-            frame = frame.sample(n=cap, random_state=ref_day.toordinal())
-        parts.append(frame)
-        days.append(ref_day)
-    if not parts:
-        return pd.DataFrame(columns=columns), days
-    return pd.concat(parts, ignore_index=True), days
+    samples: dict[date, pd.DataFrame] = {}
+    for ref_day in reference_days(day, settings.reference_days):
+        rows = warehouse.read_partitions(table, ref_day, ref_day + timedelta(days=1), columns)
+        samples[ref_day] = sample_reference_day(rows, ref_day, settings.reference_sample_per_day)
+    return Reference.before(day, settings.reference_days, samples, columns)
 
 
-def _float(value: Any) -> float:
-    """A float for a warehouse column (NaN, never None: an all-NULL column would be VARCHAR)."""
-    return math.nan if value is None or pd.isna(value) else float(value)
+def _source_as_of(warehouse: Warehouse) -> date:
+    """The latest day the source holds (labels of older days may have arrived since scoring)."""
+    time_range = warehouse.source_time_range()
+    if time_range is None:
+        raise MissingUpstreamError(
+            f"the source table {warehouse.tables.source} is empty or missing"
+        )
+    return time_range[1].date()
 
 
-def _optional(value: Any) -> float | None:
-    """A float for metadata (None when not measured)."""
-    return None if value is None or pd.isna(value) else float(value)
+def _latest_mature(
+    warehouse: Warehouse, table: TableName, day: date, shape: PipelineShape
+) -> pd.Series | None:
+    """The performance row of the latest day <= ``day`` evaluated with mature labels."""
+    first = mature_lookback_start(day, shape.label_delay_days)
+    return latest_mature_performance(
+        warehouse.read_partitions(table, first, day + timedelta(days=1))
+    )
 
 
-def _markdown(frame: pd.DataFrame) -> dg.MetadataValue:
-    """A small frame as a Markdown table (floats with 4 significant digits)."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float | np.floating):
-            return "n/a" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    lines = [
-        "| " + " | ".join(map(str, frame.columns)) + " |",
-        "| " + " | ".join("---" for _ in frame.columns) + " |",
-        *("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)),
-    ]
-    return dg.MetadataValue.md("\n".join(lines))
-
-
-def _reference_window(day: date, settings: MonitoringSettings) -> tuple[date, date]:
-    return day - timedelta(days=settings.reference_days), day - timedelta(days=1)
+def _markdown(text: str | None) -> dg.MetadataValue | str:
+    """Markdown metadata, or ``not computed`` when there is no table."""
+    return dg.MetadataValue.md(text) if text is not None else NOT_COMPUTED
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,68 +183,26 @@ def score_drift(
     """PSI of the day's score distribution."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
-    actual = _read_day(wh, wh.tables.scores, day, [SCORE])
-    reference, ref_days = _read_reference(wh, wh.tables.scores, day, monitoring, [SCORE])
-    enough = min(len(reference), len(actual)) >= max(monitoring.min_rows, 1)
-    result = (
-        population_stability_index(
-            reference[SCORE],
-            actual[SCORE],
-            n_bins=monitoring.psi_bins,
-            epsilon=monitoring.psi_epsilon,
-        )
-        if enough
-        else None
-    )
-    psi = result.psi if result else None
-    drifted = psi is not None and psi > monitoring.psi_threshold
-    first, last = _reference_window(day, monitoring)
-    row = {
-        "day": day,
-        "psi": _float(psi),
-        "psi_computed": result is not None,
-        "drifted": drifted,
-        "psi_threshold": monitoring.psi_threshold,
-        "n_bins": result.n_bins if result else 0,
-        "n_actual": len(actual),
-        "n_reference": len(reference),
-        "reference_first_day": first,
-        "reference_last_day": last,
-        "reference_days_with_data": len(ref_days),
-        "actual_mean": _float(actual[SCORE].mean()),
-        "reference_mean": _float(reference[SCORE].mean() if len(reference) else None),
-        "evaluated_at": _now(),
-    }
+    actual = _read_day(wh, wh.tables.scores, day, [FRAUD_SCORE])
+    reference = _read_reference(wh, wh.tables.scores, day, monitoring, [FRAUD_SCORE])
+    drift = ScoreDrift.measure(day, actual, reference, _drift_settings(monitoring))
     table = _tables(wh, monitoring)["score_drift"]
-    wh.replace_partition(table, pd.DataFrame([row]), day)
-    if result is None:
-        context.log.info(
-            f"score PSI for {day} not computed: {len(reference)} reference rows "
-            f"({len(ref_days)} days), {len(actual)} day rows, min_rows={monitoring.min_rows}"
-        )
-    numbers = {
-        "psi": _optional(psi),
-        "psi_threshold": monitoring.psi_threshold,
-        "n_actual": len(actual),
-        "n_reference": len(reference),
-        "reference_window": f"{first} .. {last} ({len(ref_days)} days with scores)",
-    }
+    wh.replace_partition(table, drift.frame(_now()), day)
+    if not drift.computed:
+        context.log.info(drift.not_computed_reason())
     return dg.MaterializeResult(
         metadata={
-            **numbers,
-            "actual_mean_score": row["actual_mean"],
-            "bins": _markdown(result.bins()) if result else "not computed",
+            **drift.numbers(),
+            "actual_mean_score": drift.actual_mean,
+            "bins": _markdown(drift.bins_markdown()),
             "table": str(table),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="score_psi_below_threshold",
-                passed=not drifted,
+                passed=not drift.drifted,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    **numbers,
-                    "status": "drift" if drifted else ("ok" if result else "not computed"),
-                },
+                metadata={**drift.numbers(), "status": drift.status},
             )
         ],
     )
@@ -277,75 +240,27 @@ def feature_drift(
     """PSI of the day's feature distributions."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
-    actual = _read_day(wh, wh.tables.transformed, day, monitoring.drift_features or None)
-    columns = list(monitoring.drift_features) or numeric_feature_columns(actual)
-    if not columns:
-        raise ValueError(f"no numeric feature column in {wh.tables.transformed}")
-    reference, ref_days = _read_reference(wh, wh.tables.transformed, day, monitoring, columns)
-    enough = min(len(reference), len(actual)) >= max(monitoring.min_rows, 1)
-    if enough:
-        drift = drift_table(
-            reference,
-            actual,
-            columns,
-            n_bins=monitoring.psi_bins,
-            epsilon=monitoring.psi_epsilon,
-            threshold=monitoring.psi_threshold,
-        )
-    else:
-        context.log.info(f"feature PSI for {day} not computed: {len(reference)} reference rows")
-        drift = pd.DataFrame(
-            {
-                "column": columns,
-                "psi": np.nan,
-                "drifted": False,
-                "n_bins": 0,
-                "n_reference": len(reference),
-                "n_actual": len(actual),
-                "reference_mean": np.nan,
-                "actual_mean": [_float(actual[c].astype("float64").mean()) for c in columns],
-                "reference_missing_share": np.nan,
-                "actual_missing_share": [float(actual[c].isna().mean()) for c in columns],
-            }
-        )
-    first, last = _reference_window(day, monitoring)
-    frame = drift.rename(columns={"column": "feature"}).assign(
-        day=day,
-        psi_computed=enough,
-        psi_threshold=monitoring.psi_threshold,
-        reference_first_day=first,
-        reference_last_day=last,
-        reference_days_with_data=len(ref_days),
-        evaluated_at=_now(),
-    )
-    frame["psi"] = frame["psi"].astype("float64")
+    source = wh.tables.transformed
+    actual = _read_day(wh, source, day, monitoring.drift_features or None)
+    columns = tracked_features(actual, monitoring.drift_features, source=str(source))
+    reference = _read_reference(wh, source, day, monitoring, columns)
+    drift = FeatureDrift.measure(day, actual, reference, columns, _drift_settings(monitoring))
+    if not drift.computed:
+        context.log.info(drift.not_computed_reason())
     table = _tables(wh, monitoring)["feature_drift"]
-    wh.replace_partition(table, frame, day)
-    drifted = frame.loc[frame["drifted"], "feature"].tolist()
-    top = frame.iloc[0] if enough else None
-    numbers = {
-        "max_psi": _optional(top["psi"]) if top is not None else None,
-        "most_drifted_feature": str(top["feature"]) if top is not None else "not computed",
-        "drifted_features": drifted,
-        "n_features": len(columns),
-        "psi_threshold": monitoring.psi_threshold,
-        "n_reference": len(reference),
-        "n_actual": len(actual),
-        "reference_window": f"{first} .. {last} ({len(ref_days)} days with features)",
-    }
-    top_table = frame[["feature", "psi", "drifted", "reference_mean", "actual_mean"]].head(10)
+    wh.replace_partition(table, drift.frame(_now()), day)
     return dg.MaterializeResult(
         metadata={
-            **numbers,
-            "top_features": _markdown(top_table),
+            **drift.numbers(),
+            "top_features": dg.MetadataValue.md(drift.top_markdown()),
             "table": str(table),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="feature_psi_below_threshold",
-                passed=not drifted,
+                passed=not drift.drifted_features,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata=numbers,
+                metadata=drift.numbers(),
             )
         ],
     )
@@ -360,7 +275,7 @@ def feature_drift(
     **DAILY_MONITORING_ASSET,
     deps=[fraud_scores],
     retry_policy=RETRY,
-    automation_condition=performance_automation(LABEL_DELAY_DAYS),
+    automation_condition=performance_automation(PIPELINE_SHAPE.label_delay_days),
     description=(
         "Realised precision/recall at the alert threshold, card precision@k at the review budget "
         "(handbook protocol), AP and ROC AUC of the day's scores against the labels the source "
@@ -389,94 +304,40 @@ def delayed_label_performance(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     monitoring: MonitoringSettings,
+    settings: FraudSettings,
+    shape: dg.ResourceParam[PipelineShape],
 ) -> dg.MaterializeResult:
     """Realised performance of the day's scores once labels arrive."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
     scores = _read_day(wh, wh.tables.scores, day)
-    time_range = wh.source_time_range()
-    if time_range is None:
-        raise MissingUpstreamError(f"the source table {wh.tables.source} is empty or missing")
-    as_of = time_range[1].date()
-    labels = wh.read_source(*day_bounds(day))[["transaction_id", "tx_fraud"]]
-    scored = refresh_labels(scores, labels)  # the labels known NOW, not those at scoring time
-    perf = realised_performance(
-        scored,
+    as_of = _source_as_of(wh)
+    labels = wh.read_source(*day_bounds(day))[[TRANSACTION_ID, TX_FRAUD]]
+    perf = DayPerformance.measure(
+        refresh_labels(scores, labels),  # the labels known NOW, not those at scoring time
         day,
         as_of=as_of,
-        label_delay_days=monitoring.label_delay_days,
-        threshold=monitoring.alert_threshold,
-        k=monitoring.alert_budget,
-    )
-    volume = alert_volume(
-        scored, day, threshold=monitoring.alert_threshold, budget=monitoring.alert_budget
-    )
-    record = {
-        key: (_float(value) if value is None else value) for key, value in perf.as_record().items()
-    }
-    record.update(
-        alert_budget=volume.budget,
-        n_alert_cards=volume.n_alert_cards,
-        budget_utilisation=volume.budget_utilisation,
-        over_budget=volume.over_budget,
-        excess_cards=volume.excess_cards,
-        model_versions=",".join(sorted(scores["model_version"].astype(str).unique())),
-        evaluated_at=_now(),
+        label_delay_days=shape.label_delay_days,
+        threshold=settings.alert_threshold,
+        budget=settings.alert_budget,
+        thresholds=monitoring.health_thresholds(),
     )
     table = _tables(wh, monitoring)["performance"]
-    wh.replace_partition(table, pd.DataFrame([record]), day)
-
-    cp = perf.card_precision_at_k
-    judged = perf.labels_mature and perf.n_fraud_cards > 0
-    below_floor = judged and (cp is None or cp < monitoring.precision_floor)
-    status = (
-        f"provisional: labels mature on {day + timedelta(days=monitoring.label_delay_days)}"
-        if not perf.labels_mature
-        else ("no fraudulent card that day" if not judged else "evaluated")
-    )
-    numbers = {
-        "labels_mature": perf.labels_mature,
-        "as_of": str(as_of),
-        "label_coverage": _optional(perf.label_coverage),
-        "card_precision_at_k": _optional(cp),
-        "k": perf.k,
-        "precision_floor": monitoring.precision_floor,
-        "precision_at_threshold": _optional(perf.precision),
-        "recall_at_threshold": _optional(perf.recall),
-        "card_recall_at_k": _optional(perf.card_recall_at_k),
-        "n_fraud_cards": perf.n_fraud_cards,
-        "n_detected_cards": perf.n_detected_cards,
-    }
-    budget = {
-        "n_alert_cards": volume.n_alert_cards,
-        "alert_budget": volume.budget,
-        "budget_utilisation": volume.budget_utilisation,
-        "max_budget_utilisation": monitoring.max_budget_utilisation,
-        "threshold": volume.threshold,
-    }
-    over = volume.budget_utilisation > monitoring.max_budget_utilisation
+    wh.replace_partition(table, perf.frame(_now()), day)
     return dg.MaterializeResult(
-        metadata={
-            **numbers,
-            **budget,
-            "average_precision": _optional(perf.average_precision),
-            "roc_auc": _optional(perf.roc_auc),
-            "n_transactions": perf.n_transactions,
-            "status": status,
-            "table": str(table),
-        },
+        metadata={**perf.numbers(), "table": str(table)},
         check_results=[
             dg.AssetCheckResult(
                 check_name="realised_precision_above_floor",
-                passed=not below_floor,
+                passed=not perf.below_floor,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={**numbers, "status": status},
+                metadata=perf.precision_numbers(),
             ),
             dg.AssetCheckResult(
                 check_name="alert_volume_within_budget",
-                passed=not over,
+                passed=not perf.over_budget,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata=budget,
+                metadata=perf.budget_numbers(),
             ),
         ],
     )
@@ -485,24 +346,6 @@ def delayed_label_performance(
 # --------------------------------------------------------------------------------------------
 # model health
 # --------------------------------------------------------------------------------------------
-
-
-MATURE_LOOKBACK_DAYS = 30
-"""How far back (beyond the label delay) model health looks for the latest mature day."""
-
-
-def _latest_mature(
-    wh: Warehouse, table: TableName, day: date, settings: MonitoringSettings
-) -> pd.Series | None:
-    """The performance row of the latest day <= ``day`` evaluated with mature labels."""
-    first = day - timedelta(days=settings.label_delay_days + MATURE_LOOKBACK_DAYS)
-    rows = wh.read_partitions(table, first, day + timedelta(days=1))
-    if rows.empty:
-        return None
-    mature = rows[rows["labels_mature"].astype(bool)]
-    if mature.empty:
-        return None
-    return mature.sort_values("partition_date").iloc[-1]
 
 
 @dg.asset(
@@ -531,72 +374,34 @@ def model_health(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
     monitoring: MonitoringSettings,
+    shape: dg.ResourceParam[PipelineShape],
 ) -> dg.MaterializeResult:
     """Summarise the day's monitoring into a health status."""
     day = partition_day(context)
     wh = warehouse.get_warehouse()
     tables = _tables(wh, monitoring)
-    score = _read_day(wh, tables["score_drift"], day).iloc[0]
-    features = _read_day(wh, tables["feature_drift"], day)
-    perf = _read_day(wh, tables["performance"], day).iloc[0]
-    mature = _latest_mature(wh, tables["performance"], day, monitoring)
-
-    computed = features[features["psi_computed"].astype(bool)].sort_values(
-        "psi", ascending=False, kind="mergesort"
-    )
-    top = computed.iloc[0] if len(computed) else None
-    precision = _optional(mature["card_precision_at_k"]) if mature is not None else None
-    precision_day = mature["partition_date"] if mature is not None else None  # a date
-    if mature is not None and int(mature["n_fraud_cards"]) == 0:
-        precision = None  # no fraud to catch that day: precision says nothing about the model
-    health = assess_health(
-        score_psi=_optional(score["psi"]),
-        max_feature_psi=_optional(top["psi"]) if top is not None else None,
-        card_precision=precision,
-        budget_utilisation=_optional(perf["budget_utilisation"]),
+    health = DayHealth.assess(
+        day,
+        score_drift=_read_day(wh, tables["score_drift"], day).iloc[0],
+        feature_drift=_read_day(wh, tables["feature_drift"], day),
+        performance=_read_day(wh, tables["performance"], day).iloc[0],
+        latest_mature=_latest_mature(wh, tables["performance"], day, shape),
         thresholds=monitoring.health_thresholds(),
-        drifted_feature=str(top["feature"]) if top is not None else None,
-        precision_day=precision_day,
     )
-    row = {
-        "day": day,
-        "status": health.status.value,
-        "reasons": "; ".join(health.reasons),
-        "notes": "; ".join(health.notes),
-        "score_psi": _float(score["psi"]),
-        "max_feature_psi": _float(top["psi"] if top is not None else None),
-        "most_drifted_feature": str(top["feature"]) if top is not None else "",
-        "precision_day": str(precision_day) if precision_day is not None else "",
-        "card_precision_at_k": _float(precision),
-        "budget_utilisation": _float(perf["budget_utilisation"]),
-        "n_transactions": int(perf["n_transactions"]),
-        "model_versions": str(perf["model_versions"]),
-        "evaluated_at": _now(),
-    }
-    table = tables["health"]
-    wh.replace_partition(table, pd.DataFrame([row]), day)
-    numbers = {
-        "status": health.status.value,
-        "reasons": list(health.reasons),
-        "notes": list(health.notes),
-        "score_psi": _optional(score["psi"]),
-        "max_feature_psi": row["max_feature_psi"] if top is not None else None,
-        "most_drifted_feature": row["most_drifted_feature"] or "not computed",
-        "realised_card_precision_at_k": precision,
-        "precision_day": str(precision_day) if precision_day is not None else "none yet",
-        "precision_floor": monitoring.precision_floor,
-        "psi_threshold": monitoring.psi_threshold,
-        "budget_utilisation": _optional(perf["budget_utilisation"]),
-    }
+    wh.replace_partition(tables["health"], health.frame(_now()), day)
+    numbers = health.numbers()
+    critical = health.status is HealthStatus.CRITICAL
     return dg.MaterializeResult(
-        metadata={**numbers, "model_versions": row["model_versions"], "table": str(table)},
+        metadata={
+            **numbers,
+            "model_versions": health.model_versions,
+            "table": str(tables["health"]),
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="model_is_healthy",
                 passed=health.status is HealthStatus.HEALTHY,
-                severity=dg.AssetCheckSeverity.ERROR
-                if health.status is HealthStatus.CRITICAL
-                else dg.AssetCheckSeverity.WARN,
+                severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
                 metadata=numbers,
             )
         ],

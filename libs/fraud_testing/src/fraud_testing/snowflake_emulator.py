@@ -1,10 +1,16 @@
-"""Shared pytest fixtures for the whole workspace: a local Snowflake emulator (fakesnow server).
+"""pytest plugin: a local Snowflake emulator (fakesnow server) for every test of the workspace.
+
+Registered through the ``pytest11`` entry point of ``fraud-testing`` (its pyproject.toml), so any
+pytest run in an environment that has this dev-only package gets the fixtures below; the root dev
+group installs it, images never do. Runs without it (``uv run --isolated --package fraud-core
+pytest libs/fraud_core/tests``) simply do not load it. Where plugin autoloading is off
+(``PYTEST_DISABLE_PLUGIN_AUTOLOAD``), load it with ``-p fraud_testing.snowflake_emulator``.
 
 The emulator runs as a subprocess (``python -m fakesnow -s -p PORT``) so tests talk to it through
-the real ``snowflake.connector`` over HTTP, exactly as production code talks to Snowflake. This
-module is imported by every package's test run, including environments without fakesnow, the
-Snowflake connector or Dagster: those are only imported inside the fixtures, and tests needing them
-skip with a reason when they are missing.
+the real ``snowflake.connector`` over HTTP, exactly as production code talks to Snowflake. Only
+the standard library and pytest are imported here: fakesnow, the Snowflake connector, Dagster and
+fraud_storage are imported inside the fixtures, and tests needing them skip with a reason when
+they are missing.
 
 Fixtures:
 
@@ -14,6 +20,9 @@ Fixtures:
 * ``snowflake_connect`` (function): a connection factory (context manager per call) on that database.
 * ``snowflake_resource`` (function): a ``dagster_snowflake.SnowflakeResource`` on that database.
 * ``fakesnow_servers`` (function): starts extra, private servers a test may kill and restart.
+
+Tests may also import :func:`connect_factory`, :class:`SnowflakeEmulator` and
+:class:`FakesnowServer` from this module.
 """
 
 from __future__ import annotations
