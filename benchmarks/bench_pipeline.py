@@ -60,7 +60,7 @@ from fraud_dagster.settings import FraudSettings
 from fraud_dagster.shape import shape_resource
 from fraud_storage import feature_inputs
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
-from hybrid_location.defs import assets as pipeline_assets
+from hybrid_location import pipeline as pipeline_assets
 from hybrid_location.settings import TrainingSettings
 
 DAY = date(2025, 3, 31)

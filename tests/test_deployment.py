@@ -608,7 +608,7 @@ def triggered_workflows(path: str) -> set[str]:
         ("Dockerfile", {"hyb", "mon"}),
         ("code_locations/monitoring-location/README.md", {"mon"}),
         ("code_locations/monitoring-location/pyproject.toml", {"mon"}),
-        ("code_locations/hybrid-location/src/hybrid_location/defs/assets.py", {"hyb"}),
+        ("code_locations/hybrid-location/src/hybrid_location/defs/training.py", {"hyb"}),
         ("libs/fraud_core/src/fraud_core/monitoring/drift.py", {"hyb", "mon"}),
         ("libs/fraud_core/pyproject.toml", {"hyb", "mon"}),
         ("libs/fraud_dagster/src/fraud_dagster/resources.py", {"hyb", "mon"}),

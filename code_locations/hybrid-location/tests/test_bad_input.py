@@ -23,7 +23,7 @@ import pytest
 
 from fraud_storage import Warehouse
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
-from hybrid_location.defs import assets as a
+from hybrid_location import pipeline as a
 
 ALL = a.PIPELINE_ASSETS
 DAY = date(2025, 3, 31)

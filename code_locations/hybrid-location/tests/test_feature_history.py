@@ -19,7 +19,7 @@ from fraud_core.scoring import refresh_labels
 from fraud_core.shape import PipelineShape
 from fraud_storage.feature_inputs import day_runs, read_feature_inputs
 from fraud_testing.pipeline import SMALL_SHAPE
-from hybrid_location.defs import assets as a
+from hybrid_location import pipeline as a
 
 DAY = date(2025, 3, 31)  # the last simulated day (conftest)
 

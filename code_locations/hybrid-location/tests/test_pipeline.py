@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from fraud_testing.pipeline import reports_dir
+from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
-from hybrid_location.defs import assets as a
 
 ALL = a.PIPELINE_ASSETS
 DAY = date(2025, 3, 31)  # the last simulated day (conftest)

@@ -35,15 +35,16 @@ import pytest
 import yaml
 
 from fraud_core.shape import PipelineShape, ShapeMismatchError
-from fraud_dagster.resources import DuckDBWarehouseResource, TablesConfig
+from fraud_dagster.resources import WAREHOUSE_POOL, DuckDBWarehouseResource, TablesConfig
 from fraud_storage import ModelStore, WarehouseError
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse, connect_path
 from fraud_storage.model_store import COMPLETE_MARKER, PROMOTED_FILE, ModelNotFoundError
 from fraud_storage.models import load_model, save_model
 from fraud_storage.warehouse import WRITE_STEPS
 from fraud_testing.pipeline import SMALL_SHAPE, reports_dir
+from hybrid_location import pipeline as a
 from hybrid_location.cli import PipelineRun, run_pipeline
-from hybrid_location.defs import assets as a
+from hybrid_location.defs.reporting import REPORT_TRAILING_DAYS
 
 ALL = a.PIPELINE_ASSETS
 PER_DAY = [
@@ -259,7 +260,7 @@ def test_the_report_declares_its_trailing_week_of_scores() -> None:
     """Without it a backfill may report a day before the days it compares with are scored."""
     mapping = a.daily_fraud_report.get_partition_mapping(a.fraud_scores.key)
     assert isinstance(mapping, dg.TimeWindowPartitionMapping)
-    assert (mapping.start_offset, mapping.end_offset) == (-a.REPORT_TRAILING_DAYS, 0)
+    assert (mapping.start_offset, mapping.end_offset) == (-REPORT_TRAILING_DAYS, 0)
 
 
 # --- 3. crash safety: faults at every write step, through the assets -----------------------------
@@ -371,7 +372,7 @@ WORKERS = textwrap.dedent(
     import duckdb
     from dagster_duckdb import DuckDBResource
     from fraud_dagster.resources import DuckDBWarehouseResource
-    from hybrid_location.defs import assets as a
+    from hybrid_location import pipeline as a
 
     spec = json.loads(sys.argv[1])
     real_connect, conflicts = duckdb.connect, []
@@ -845,9 +846,9 @@ def test_the_documented_pool_limit_is_valid_and_covers_every_writer() -> None:
     config = documented_pool_config()
     with dg.instance_for_test(overrides=config) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
-    assert f"dagster instance concurrency set {a.WAREHOUSE_POOL} 1" in doc
+    assert f"dagster instance concurrency set {WAREHOUSE_POOL} 1" in doc
     for asset in PER_DAY:
-        assert asset.op.pool == a.WAREHOUSE_POOL, asset.key
+        assert asset.op.pool == WAREHOUSE_POOL, asset.key
 
 
 # --- 6. transient faults: the Snowflake emulator killed and restarted mid-run --------------------

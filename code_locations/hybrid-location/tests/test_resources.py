@@ -19,7 +19,7 @@ from fraud_dagster.resources import (
 )
 from fraud_dagster.settings import FraudSettings
 from fraud_dagster.shape import PIPELINE_SHAPE
-from hybrid_location.defs import assets as a
+from hybrid_location import pipeline as a
 from hybrid_location.defs.resources import build_resources
 from hybrid_location.settings import TrainingSettings
 

@@ -19,8 +19,8 @@ import pytest
 from fraud_core.shape import PipelineShape
 from fraud_dagster.shape import shape_resource
 from fraud_testing.pipeline import SMALL_SHAPE
+from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
-from hybrid_location.defs import assets as a
 
 pytestmark = pytest.mark.slow
 

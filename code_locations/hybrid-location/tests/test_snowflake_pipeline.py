@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from fraud_dagster.resources import SnowflakeWarehouseResource
+from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
-from hybrid_location.defs import assets as a
 
 pytestmark = [pytest.mark.snowflake, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import ValidationError
 
 from fraud_dagster.environment import Environment
-from fraud_dagster.resources import DuckDBWarehouseResource
+from fraud_dagster.resources import WAREHOUSE_POOL, DuckDBWarehouseResource
 from fraud_storage import TableName
 from monitoring_location.defs import upstream
 from monitoring_location.defs.assets import GROUP, MONITORING_ASSETS, score_drift
@@ -92,7 +92,7 @@ def test_settings_are_validated(overrides: dict) -> None:
 
 
 def test_upstream_specs_match_the_hybrid_assets() -> None:
-    from hybrid_location.defs import assets as hybrid
+    from hybrid_location import pipeline as hybrid
 
     for spec, asset in [
         (upstream.fraud_scores, hybrid.fraud_scores),
@@ -103,7 +103,7 @@ def test_upstream_specs_match_the_hybrid_assets() -> None:
         assert spec.group_name == asset.specs_by_key[asset.key].group_name
     # Same concurrency pool: locally, monitoring never opens the DuckDB file during a write.
     for asset in MONITORING_ASSETS:
-        assert asset.op.pool == hybrid.WAREHOUSE_POOL
+        assert asset.op.pool == WAREHOUSE_POOL
         assert asset.partitions_def == hybrid.fraud_scores.partitions_def
 
 

@@ -12,11 +12,10 @@ import pandas as pd
 import pytest
 from catboost import CatBoostClassifier, CatBoostError
 
-from fraud_core import model as model_mod
+from fraud_core.columns import FRAUD_SCORE as SCORE_NAME
 from fraud_core.model import (
     METADATA_FILE,
     MODEL_FILE,
-    SCORE_NAME,
     DeviceError,
     FraudModel,
     TrainConfig,
@@ -25,6 +24,10 @@ from fraud_core.model import (
     select_device,
     train_model,
 )
+from fraud_core.model import classifier as model_classifier
+from fraud_core.model import config as model_config
+from fraud_core.model import device as model_device
+from fraud_core.model import metadata as model_metadata
 from fraud_core.shape import PipelineShape
 
 FEATURES = ["f_amount", "f_count", "f_risk"]
@@ -130,7 +133,7 @@ def test_default_feature_list_comes_from_features_module() -> None:
     features = pytest.importorskip("fraud_core.features")
     expected = list(features.feature_columns(features.FeatureConfig()))
     assert TrainConfig().feature_list() == expected
-    assert model_mod.default_feature_columns() == expected
+    assert model_config.default_feature_columns() == expected
 
 
 # --- device selection ------------------------------------------------------------------------
@@ -158,11 +161,11 @@ def test_select_device_explicit_gpu_without_device_raises() -> None:
 
 
 def test_select_device_auto_uses_catboost_count(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(model_mod.catboost.utils, "get_gpu_device_count", lambda: 2)
+    monkeypatch.setattr(model_device.catboost.utils, "get_gpu_device_count", lambda: 2)
     try:
         assert gpu_device_count(refresh=True) == 2
         assert select_device("auto") == "gpu"
-        monkeypatch.setattr(model_mod.catboost.utils, "get_gpu_device_count", lambda: 0)
+        monkeypatch.setattr(model_device.catboost.utils, "get_gpu_device_count", lambda: 0)
         assert select_device("auto") == "gpu"  # cached for the process
         assert gpu_device_count(refresh=True) == 0
         assert select_device("auto") == "cpu"
@@ -186,8 +189,8 @@ class _FailingGpuClassifier(CatBoostClassifier):
 def test_gpu_failure_under_auto_falls_back_to_cpu(
     monkeypatch: pytest.MonkeyPatch, data: pd.DataFrame
 ) -> None:
-    monkeypatch.setattr(model_mod, "gpu_device_count", lambda: 1)
-    monkeypatch.setattr(model_mod, "CatBoostClassifier", _FailingGpuClassifier)
+    monkeypatch.setattr(model_classifier, "gpu_device_count", lambda: 1)
+    monkeypatch.setattr(model_classifier, "CatBoostClassifier", _FailingGpuClassifier)
     _FailingGpuClassifier.gpu_attempts = 0
     lines: list[str] = []
     model = train_model(data, tiny_config(device="auto"), log=lines.append)
@@ -203,8 +206,8 @@ def test_gpu_failure_under_auto_falls_back_to_cpu(
 def test_gpu_failure_with_explicit_gpu_raises(
     monkeypatch: pytest.MonkeyPatch, data: pd.DataFrame
 ) -> None:
-    monkeypatch.setattr(model_mod, "gpu_device_count", lambda: 1)
-    monkeypatch.setattr(model_mod, "CatBoostClassifier", _FailingGpuClassifier)
+    monkeypatch.setattr(model_classifier, "gpu_device_count", lambda: 1)
+    monkeypatch.setattr(model_classifier, "CatBoostClassifier", _FailingGpuClassifier)
     with pytest.raises(DeviceError, match="GPU training failed"):
         train_model(data, tiny_config(device="gpu"), log=lambda _m: None)
 
@@ -214,7 +217,7 @@ def test_real_gpu_fit_failure_falls_back_to_cpu(
     monkeypatch: pytest.MonkeyPatch, data: pd.DataFrame
 ) -> None:
     # Pretend a device is visible: CatBoost's real GPU fit then fails on this CUDA-less machine.
-    monkeypatch.setattr(model_mod, "gpu_device_count", lambda: 1)
+    monkeypatch.setattr(model_classifier, "gpu_device_count", lambda: 1)
     lines: list[str] = []
     model = train_model(data, tiny_config(device="auto"), log=lines.append)
     assert model.metadata.device == "cpu"
@@ -247,7 +250,7 @@ def test_train_model_excludes_and_counts_unlabelled_rows(data: pd.DataFrame) -> 
     assert pd.Timestamp(meta.training_end) == labelled["tx_datetime"].max()
     assert pd.Timestamp(meta.training_start) == labelled["tx_datetime"].min()
     # The unlabelled rows are not part of the training data hash.
-    assert meta.data_hash == model_mod._data_hash(labelled[[*FEATURES, "tx_fraud"]])
+    assert meta.data_hash == model_metadata.data_hash(labelled[[*FEATURES, "tx_fraud"]])
 
 
 def test_train_model_metadata(trained: FraudModel, data: pd.DataFrame) -> None:
@@ -268,11 +271,11 @@ def test_train_model_metadata(trained: FraudModel, data: pd.DataFrame) -> None:
 
 def test_data_hash_is_stable_and_content_sensitive(data: pd.DataFrame) -> None:
     cols = [*FEATURES, "tx_fraud"]
-    base = model_mod._data_hash(data[cols])
-    assert base == model_mod._data_hash(data[cols].reset_index(drop=True))
+    base = model_metadata.data_hash(data[cols])
+    assert base == model_metadata.data_hash(data[cols].reset_index(drop=True))
     changed = data[cols].copy()
     changed.iloc[0, 0] += 1.0
-    assert model_mod._data_hash(changed) != base
+    assert model_metadata.data_hash(changed) != base
 
 
 def test_training_is_deterministic_on_cpu(data: pd.DataFrame, trained: FraudModel) -> None:

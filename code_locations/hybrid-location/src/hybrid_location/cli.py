@@ -48,7 +48,7 @@ def run_pipeline(
 ) -> PipelineRun:
     """Materialize everything the last ``days`` days need, then score and report them."""
     from fraud_dagster.partitions import daily_partitions
-    from hybrid_location.defs import assets as a
+    from hybrid_location import pipeline as a
 
     # Outside a run, resources are initialised explicitly (EnvVar values resolved, as in a run).
     with dg.build_resources(dict(resources)) as ready:

@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from fraud_core.model import TrainConfig
+from fraud_dagster.settings import positive
 
 __all__ = ["TrainingSettings"]
 
@@ -23,12 +24,7 @@ class TrainingSettings(dg.ConfigurableResource):
     device: str = Field(default="auto", description="CatBoost device: auto, cpu or gpu.")
     iterations: int | None = Field(default=None, description="Override CatBoost iterations.")
 
-    @field_validator("train_days", "validation_days")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError(f"must be positive, got {value}")
-        return value
+    _positive = field_validator("train_days", "validation_days")(positive)
 
     @field_validator("device")
     @classmethod

@@ -16,6 +16,13 @@ from pydantic import Field, field_validator
 
 from fraud_core.monitoring import DEFAULT_EPSILON, DEFAULT_N_BINS, DEFAULT_PSI_THRESHOLD
 from fraud_core.monitoring import HealthThresholds as CoreHealthThresholds
+from fraud_dagster.settings import (
+    at_least_two,
+    not_negative,
+    open_unit_interval,
+    positive,
+    unit_interval,
+)
 from fraud_storage import InvalidIdentifierError, TableName
 
 __all__ = ["MonitoringSettings", "MonitoringTables"]
@@ -90,47 +97,13 @@ class MonitoringSettings(dg.ConfigurableResource):
     )
     tables: MonitoringTables = MonitoringTables()
 
-    @field_validator("min_rows", "reference_sample_per_day")
-    @classmethod
-    def _not_negative(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"must be >= 0, got {value}")
-        return value
-
-    @field_validator("reference_days")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError(f"must be positive, got {value}")
-        return value
-
-    @field_validator("psi_bins")
-    @classmethod
-    def _bins(cls, value: int) -> int:
-        if value < 2:
-            raise ValueError(f"must be at least 2, got {value}")
-        return value
-
-    @field_validator("psi_epsilon")
-    @classmethod
-    def _open_unit_interval(cls, value: float) -> float:
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"must be in (0, 1), got {value}")
-        return value
-
-    @field_validator("precision_floor")
-    @classmethod
-    def _unit_interval(cls, value: float) -> float:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"must be in [0, 1], got {value}")
-        return value
-
-    @field_validator("psi_threshold", "max_budget_utilisation")
-    @classmethod
-    def _positive_float(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"must be positive, got {value}")
-        return value
+    _not_negative = field_validator("min_rows", "reference_sample_per_day")(not_negative)
+    _positive = field_validator("reference_days", "psi_threshold", "max_budget_utilisation")(
+        positive
+    )
+    _bins = field_validator("psi_bins")(at_least_two)
+    _epsilon = field_validator("psi_epsilon")(open_unit_interval)
+    _floor = field_validator("precision_floor")(unit_interval)
 
     def health_thresholds(self) -> CoreHealthThresholds:
         """The thresholds of ``fraud_core.monitoring.assess_health``."""

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hybrid_location.defs.assets import (
+from hybrid_location.pipeline import (
     daily_fraud_report,
     fraud_detection_model,
     fraud_scores,

@@ -21,261 +21,42 @@ Design notes
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import io
 import json
 import logging
-import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import catboost
-import catboost.utils
 import numpy as np
 import pandas as pd
 from catboost import CatBoostClassifier, CatBoostError, Pool
 
+from fraud_core.columns import FRAUD_SCORE, TX_DATETIME, TX_FRAUD
+from fraud_core.model.config import TrainConfig, default_feature_columns
+from fraud_core.model.device import DeviceError, gpu_device_count, select_device
+from fraud_core.model.metadata import (
+    METADATA_FILE,
+    MODEL_FILE,
+    ModelMetadata,
+    data_hash,
+    iso_time,
+    package_version,
+)
+
 if TYPE_CHECKING:
     from fraud_core.shape import PipelineShape
 
-__all__ = [
-    "LABEL_COLUMN",
-    "METADATA_FILE",
-    "MODEL_FILE",
-    "SCORE_NAME",
-    "TIME_COLUMN",
-    "DeviceError",
-    "FraudModel",
-    "ModelMetadata",
-    "TrainConfig",
-    "default_feature_columns",
-    "feature_matrix",
-    "gpu_device_count",
-    "select_device",
-    "train_model",
-]
+__all__ = ["FraudModel", "feature_matrix", "train_model"]
 
-LABEL_COLUMN = "tx_fraud"
-TIME_COLUMN = "tx_datetime"
-SCORE_NAME = "fraud_score"
-MODEL_FILE = "model.cbm"
-METADATA_FILE = "metadata.json"
-METADATA_SCHEMA_VERSION = 2
-"""2: the pipeline shape (fingerprint, windows, label delay) is recorded; 1 had none."""
-
-Device = Literal["auto", "cpu", "gpu"]
-UsedDevice = Literal["cpu", "gpu"]
 LogFn = Callable[[str], None]
-
-_LOGGER = logging.getLogger(__name__)
-_GPU_DEVICES_RE = re.compile(r"^\d+([:-]\d+)*$")
-# Parameters this module owns; extra_params may not override them.
-_MANAGED_PARAMS = frozenset(
-    {
-        "task_type",
-        "devices",
-        "train_dir",
-        "allow_writing_files",
-        "verbose",
-        "verbose_eval",
-        "silent",
-        "logging_level",
-        "metric_period",
-        "log_cout",
-        "log_cerr",
-        "random_seed",
-        "random_state",
-        "thread_count",
-        "iterations",
-        "learning_rate",
-        "depth",
-        "l2_leaf_reg",
-        "border_count",
-        "loss_function",
-        "eval_metric",
-        "auto_class_weights",
-        "bootstrap_type",
-        "subsample",
-        "save_snapshot",
-        "snapshot_file",
-    }
-)
-
-
-class DeviceError(RuntimeError):
-    """The requested training device cannot be used."""
-
-
-def default_feature_columns() -> list[str]:
-    """Return the feature columns of the current code's default ``FeatureConfig``."""
-    from fraud_core.features import FeatureConfig, feature_columns
-
-    return list(feature_columns(FeatureConfig()))
-
-
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover - editable installs always have metadata
-        return "unknown"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """CatBoost training parameters and device/logging settings for the fraud model."""
-
-    iterations: int = 600
-    learning_rate: float = 0.05
-    depth: int = 6
-    l2_leaf_reg: float = 3.0
-    border_count: int = 254
-    loss_function: str = "Logloss"
-    eval_metric: str = "Logloss"
-    auto_class_weights: Literal["Balanced", "SqrtBalanced"] | None = None
-    bootstrap_type: Literal["Bernoulli", "MVS", "Bayesian", "No"] = "Bernoulli"
-    subsample: float = 0.8
-    device: Device = "auto"
-    gpu_devices: str = "0"
-    seed: int = 42
-    thread_count: int = -1
-    log_period: int = 100
-    features: tuple[str, ...] | None = None
-    extra_params: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        errors: list[str] = []
-        if not isinstance(self.iterations, int) or self.iterations < 1:
-            errors.append(f"iterations must be a positive int, got {self.iterations!r}")
-        if not 0.0 < float(self.learning_rate) <= 1.0:
-            errors.append(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
-        if not isinstance(self.depth, int) or not 1 <= self.depth <= 16:
-            errors.append(f"depth must be an int in [1, 16], got {self.depth!r}")
-        if float(self.l2_leaf_reg) < 0:
-            errors.append(f"l2_leaf_reg must be >= 0, got {self.l2_leaf_reg!r}")
-        if not isinstance(self.border_count, int) or not 1 <= self.border_count <= 65535:
-            errors.append(f"border_count must be an int in [1, 65535], got {self.border_count!r}")
-        if self.loss_function not in ("Logloss", "CrossEntropy"):
-            errors.append(
-                f"loss_function must be 'Logloss' or 'CrossEntropy', got {self.loss_function!r}"
-            )
-        if self.eval_metric not in ("Logloss", "CrossEntropy"):
-            errors.append(
-                "eval_metric must be 'Logloss' or 'CrossEntropy' (available on CPU and GPU; AUC, "
-                f"AP and CP@k are computed in Python after the fit), got {self.eval_metric!r}"
-            )
-        if self.auto_class_weights not in (None, "Balanced", "SqrtBalanced"):
-            errors.append(
-                "auto_class_weights must be None, 'Balanced' or 'SqrtBalanced', "
-                f"got {self.auto_class_weights!r}"
-            )
-        if self.bootstrap_type not in ("Bernoulli", "MVS", "Bayesian", "No"):
-            errors.append(f"unknown bootstrap_type {self.bootstrap_type!r}")
-        if not 0.0 < float(self.subsample) <= 1.0:
-            errors.append(f"subsample must be in (0, 1], got {self.subsample!r}")
-        if self.device not in ("auto", "cpu", "gpu"):
-            errors.append(f"device must be 'auto', 'cpu' or 'gpu', got {self.device!r}")
-        if not isinstance(self.gpu_devices, str) or not _GPU_DEVICES_RE.match(self.gpu_devices):
-            errors.append(
-                f"gpu_devices must look like '0', '0:1' or '0-3', got {self.gpu_devices!r}"
-            )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            errors.append(f"seed must be a non-negative int, got {self.seed!r}")
-        if not isinstance(self.thread_count, int) or (
-            self.thread_count != -1 and self.thread_count < 1
-        ):
-            errors.append(f"thread_count must be -1 or a positive int, got {self.thread_count!r}")
-        if not isinstance(self.log_period, int) or self.log_period < 1:
-            errors.append(f"log_period must be a positive int, got {self.log_period!r}")
-        if self.features is not None:
-            feats = tuple(self.features)
-            object.__setattr__(self, "features", feats)
-            if not feats:
-                errors.append("features must not be empty (use None for the default list)")
-            dupes = sorted({f for f in feats if feats.count(f) > 1})
-            if dupes:
-                errors.append(f"features has duplicates: {dupes}")
-            if LABEL_COLUMN in feats:
-                errors.append(f"the label {LABEL_COLUMN!r} cannot be a feature")
-        overlap = sorted(_MANAGED_PARAMS & set(self.extra_params))
-        if overlap:
-            errors.append(f"extra_params may not set managed parameters: {overlap}")
-        if errors:
-            raise ValueError("invalid TrainConfig: " + "; ".join(errors))
-
-    def feature_list(self) -> list[str]:
-        """Return the configured feature columns (default: the current default feature list)."""
-        return list(self.features) if self.features is not None else default_feature_columns()
-
-    def catboost_params(self, device: UsedDevice) -> dict[str, Any]:
-        """Return the CatBoostClassifier parameters for the given device (no I/O, no logging)."""
-        params: dict[str, Any] = {
-            "iterations": self.iterations,
-            "learning_rate": float(self.learning_rate),
-            "depth": self.depth,
-            "l2_leaf_reg": float(self.l2_leaf_reg),
-            "border_count": self.border_count,
-            "loss_function": self.loss_function,
-            "eval_metric": self.eval_metric,
-            "bootstrap_type": self.bootstrap_type,
-            "random_seed": self.seed,
-            "thread_count": self.thread_count,
-            "task_type": "GPU" if device == "gpu" else "CPU",
-            "allow_writing_files": False,
-            **dict(self.extra_params),
-        }
-        if self.bootstrap_type in ("Bernoulli", "MVS"):
-            params["subsample"] = float(self.subsample)
-        if self.auto_class_weights is not None:
-            params["auto_class_weights"] = self.auto_class_weights
-        if device == "gpu":
-            params["devices"] = self.gpu_devices
-        return params
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the config as a JSON-serialisable dict."""
-        out = dataclasses.asdict(self)
-        out["features"] = list(self.features) if self.features is not None else None
-        out["extra_params"] = dict(self.extra_params)
-        return out
-
-
-@functools.cache
-def _probe_gpu_count() -> int:
-    # Probed once per process: on a machine without a usable driver CatBoost prints a CUDA error
-    # line to stderr on every probe.
-    try:
-        return int(catboost.utils.get_gpu_device_count())
-    except (CatBoostError, OSError, RuntimeError):  # pragma: no cover - defensive
-        return 0
-
-
-def gpu_device_count(*, refresh: bool = False) -> int:
-    """Return the number of CUDA devices CatBoost can see (0 when none; cached per process)."""
-    if refresh:
-        _probe_gpu_count.cache_clear()
-    return _probe_gpu_count()
-
-
-def select_device(requested: Device, gpu_count: int | None = None) -> UsedDevice:
-    """Resolve ``auto``/``cpu``/``gpu`` to the device to train on (``gpu`` needs a CUDA device)."""
-    if requested not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {requested!r}")
-    if requested == "cpu":
-        return "cpu"
-    count = gpu_device_count() if gpu_count is None else gpu_count
-    if count > 0:
-        return "gpu"
-    if requested == "gpu":
-        raise DeviceError("device='gpu' was requested but CatBoost sees no CUDA device")
-    return "cpu"
+_LOGGER = logging.getLogger("fraud_core.model")
 
 
 class _LogStream(io.TextIOBase):
@@ -318,67 +99,6 @@ def feature_matrix(features: pd.DataFrame, columns: Sequence[str]) -> np.ndarray
     return out
 
 
-def _data_hash(frame: pd.DataFrame) -> str:
-    """Stable sha256 of the rows' values (index ignored) and the column names."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps(list(map(str, frame.columns))).encode())
-    if len(frame):
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _iso(ts: Any) -> str | None:
-    if ts is None or pd.isna(ts):
-        return None
-    return pd.Timestamp(ts).isoformat()
-
-
-@dataclass
-class ModelMetadata:
-    """Everything needed to audit and reload a trained fraud model (stored as metadata.json)."""
-
-    model_id: str
-    features: list[str]
-    created_at: str
-    training_start: str | None
-    training_end: str | None
-    n_rows: int
-    n_labelled: int
-    n_unlabelled_excluded: int
-    n_fraud: int
-    params: dict[str, Any]
-    train_config: dict[str, Any]
-    device_requested: str
-    device: str
-    gpu_count: int
-    gpu_devices: str | None
-    gpu_fallback_reason: str | None
-    data_hash: str
-    training_seconds: float
-    catboost_version: str
-    fraud_core_version: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    schema_version: int = METADATA_SCHEMA_VERSION
-    pipeline_shape: str | None = None
-    """Fingerprint of the pipeline shape the model was trained with (None: older metadata)."""
-    windows_days: list[int] | None = None
-    label_delay_days: int | None = None
-
-    def to_json(self) -> str:
-        """Serialise to a JSON string."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=str)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> ModelMetadata:
-        """Parse metadata JSON written by ``to_json`` (unknown keys are rejected)."""
-        data = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown metadata keys: {unknown}")
-        return cls(**data)
-
-
 def _check_features(actual: Sequence[str], expected: Sequence[str], what: str) -> None:
     if list(actual) == list(expected):
         return
@@ -410,13 +130,13 @@ class FraudModel:
         if missing:
             raise ValueError(f"cannot score: missing feature columns {missing}")
         if len(features) == 0:
-            return pd.Series([], index=features.index, dtype="float64", name=SCORE_NAME)
+            return pd.Series([], index=features.index, dtype="float64", name=FRAUD_SCORE)
         pool = Pool(feature_matrix(features, cols), feature_names=cols)
         proba = self.classifier.predict(
             pool, prediction_type="Probability", thread_count=thread_count
         )
         return pd.Series(
-            np.asarray(proba[:, 1], dtype=np.float64), index=features.index, name=SCORE_NAME
+            np.asarray(proba[:, 1], dtype=np.float64), index=features.index, name=FRAUD_SCORE
         )
 
     def model_bytes(self) -> bytes:
@@ -490,22 +210,22 @@ def _labelled_training_rows(
     features: pd.DataFrame, columns: list[str]
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Return (labelled rows, int8 labels, number of unlabelled rows); validate labels."""
-    if LABEL_COLUMN not in features.columns:
-        raise ValueError(f"training data has no label column {LABEL_COLUMN!r}")
+    if TX_FRAUD not in features.columns:
+        raise ValueError(f"training data has no label column {TX_FRAUD!r}")
     missing = [c for c in columns if c not in features.columns]
     if missing:
         raise ValueError(f"training data is missing feature columns {missing}")
-    labels = features[LABEL_COLUMN]
+    labels = features[TX_FRAUD]
     known = labels.notna().to_numpy()
     n_unlabelled = int((~known).sum())
     if not known.any():
         raise ValueError(
-            f"no labelled rows to train on ({len(features)} rows, all with unknown {LABEL_COLUMN})"
+            f"no labelled rows to train on ({len(features)} rows, all with unknown {TX_FRAUD})"
         )
     y = labels[known].to_numpy(dtype=np.float64)
     bad = ~np.isin(y, (0.0, 1.0))
     if bad.any():
-        raise ValueError(f"{LABEL_COLUMN} must be 0/1, found {sorted(set(y[bad].tolist()))[:5]}")
+        raise ValueError(f"{TX_FRAUD} must be 0/1, found {sorted(set(y[bad].tolist()))[:5]}")
     n_fraud = int(y.sum())
     if n_fraud == 0:
         raise ValueError(
@@ -585,17 +305,17 @@ def train_model(
     seconds = time.perf_counter() - started
     log(f"trained {clf.tree_count_} trees on {device.upper()} in {seconds:.1f}s")
 
-    if TIME_COLUMN in rows.columns:
-        times = rows[TIME_COLUMN]
-        window = (_iso(times.min()), _iso(times.max()))
+    if TX_DATETIME in rows.columns:
+        times = rows[TX_DATETIME]
+        window = (iso_time(times.min()), iso_time(times.max()))
     else:
         window = (None, None)
-    hash_cols = [*columns, LABEL_COLUMN]
-    data_hash = _data_hash(rows[hash_cols])
+    hash_cols = [*columns, TX_FRAUD]
+    rows_hash = data_hash(rows[hash_cols])
     params = config.catboost_params(device)
     created = dt.datetime.now(dt.UTC)
     id_hash = hashlib.sha256(
-        (data_hash + json.dumps(params, sort_keys=True, default=str)).encode()
+        (rows_hash + json.dumps(params, sort_keys=True, default=str)).encode()
     ).hexdigest()[:8]
     metadata = ModelMetadata(
         model_id=f"{created:%Y%m%dT%H%M%SZ}-{id_hash}",
@@ -614,10 +334,10 @@ def train_model(
         gpu_count=gpu_count,
         gpu_devices=config.gpu_devices if device == "gpu" else None,
         gpu_fallback_reason=fallback_reason,
-        data_hash=data_hash,
+        data_hash=rows_hash,
         training_seconds=round(seconds, 3),
         catboost_version=catboost.__version__,
-        fraud_core_version=_package_version("fraud-core"),
+        fraud_core_version=package_version("fraud-core"),
         pipeline_shape=shape.fingerprint if shape is not None else None,
         windows_days=list(shape.windows_days) if shape is not None else None,
         label_delay_days=shape.label_delay_days if shape is not None else None,

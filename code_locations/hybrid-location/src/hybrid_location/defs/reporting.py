@@ -1,0 +1,71 @@
+"""The morning fraud report: warehouse summary row, HTML page, Markdown in the UI."""
+
+from datetime import timedelta
+
+import dagster as dg
+from upath import UPath
+
+from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
+from fraud_dagster.partitions import (
+    daily_partitions,
+    partition_day,
+    with_trailing_days,
+)
+from fraud_dagster.resources import (
+    WAREHOUSE_POOL,
+    ReportDirectory,
+    WarehouseResource,
+)
+from fraud_dagster.settings import FraudSettings
+from hybrid_location.conventions import (
+    GROUP,
+    RETRY,
+    fail_fast_on_permanent_errors,
+)
+from hybrid_location.defs.scoring import fraud_scores
+
+REPORT_TRAILING_DAYS = 7
+"""Days of scores before the report's day that its trend compares with."""
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    kinds={"snowflake", "reporting"},
+    group_name=GROUP,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
+    # The report compares the day with the trailing week of scores: declared, so that a backfill
+    # scores the earlier days first and the report does not depend on the order of the runs.
+    deps=[with_trailing_days(fraud_scores, REPORT_TRAILING_DAYS)],
+    description=(
+        "The morning fraud report for the day: volumes, score distribution, alerts at the review "
+        "budget, precision where labels are known, riskiest terminals and customers, and the trend "
+        "against the trailing week. Stored in the warehouse and as an HTML page."
+    ),
+)
+@fail_fast_on_permanent_errors
+def daily_fraud_report(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    settings: FraudSettings,
+    report_dir: dg.ResourceParam[ReportDirectory],
+) -> dg.MaterializeResult:
+    """Build, store and publish the day's fraud report."""
+    day = partition_day(context)
+    wh = warehouse.get_warehouse()
+    first = day - timedelta(days=REPORT_TRAILING_DAYS)
+    scores = wh.read_partitions(wh.tables.scores, first, day + timedelta(1))
+    report = daily_report(
+        scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
+    )
+    wh.replace_partition(wh.tables.report, report_summary_frame(report), day)
+    path = UPath(report_dir.html_path(day))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    return dg.MaterializeResult(
+        metadata={
+            "report_path": dg.MetadataValue.path(str(path)),
+            "report": dg.MetadataValue.md(render_markdown(report)),
+            "table": str(wh.tables.report),
+        }
+    )
