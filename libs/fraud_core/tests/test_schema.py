@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +13,16 @@ import pytest
 from fraud_core.columns import OPTIONAL_COLUMNS, REJECT_REASON, REQUIRED_COLUMNS
 from fraud_core.schema import (
     CANONICAL_DTYPES,
+    FUTURE_TOLERANCE,
+    RAW_CHARS,
     REJECTED_COLUMNS,
+    RULE_VARIABLES,
+    SHOWN_CHARS,
+    TransactionRules,
     TransactionSchemaError,
     ValidationResult,
     empty_transactions,
+    future_cutoff,
     validate_transactions,
 )
 
@@ -432,3 +439,116 @@ def test_two_million_rows_validate_with_exact_counts() -> None:
     assert result.n_rejected == 2000
     assert result.n_valid == n - 2000
     # Speed is measured in benchmarks, not asserted here (no timed unit tests).
+
+
+# --- rules a deployment tunes, stored id kinds, re-sent ids, bounded raw values -------------------
+
+
+def test_rules_come_from_code_defaults_and_the_environment() -> None:
+    assert TransactionRules.from_env({}) == TransactionRules()
+    rules = TransactionRules.from_env(
+        {
+            "FRAUD_MAX_TX_AMOUNT": "5000",
+            "FRAUD_MAX_ID_LENGTH": " 36 ",
+            "FRAUD_REPEAT_WINDOW_DAYS": "",
+        }
+    )
+    assert rules == TransactionRules(max_tx_amount=5000.0, max_id_length=36)
+    assert set(RULE_VARIABLES) == set(rules.describe())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRAUD_MAX_TX_AMOUNT", "abc"),
+        ("FRAUD_MAX_TX_AMOUNT", "inf"),
+        ("FRAUD_MAX_TX_AMOUNT", "0"),
+        ("FRAUD_MAX_ID_LENGTH", "1.5"),
+        ("FRAUD_MAX_ID_LENGTH", "0"),
+        ("FRAUD_REPEAT_WINDOW_DAYS", "-1"),
+    ],
+)
+def test_a_bad_rule_variable_is_refused_naming_it(variable: str, value: str) -> None:
+    with pytest.raises(ValueError, match=variable):
+        TransactionRules.from_env({variable: value})
+
+
+def test_amounts_above_the_plausible_maximum_are_rejected() -> None:
+    df = _frame(4)
+    df["tx_amount"] = [1e308, 1_000_000.01, 1_000_000.0, 12.0]
+    result = _validate(df)
+    assert result.valid["tx_amount"].tolist() == [1_000_000.0, 12.0]
+    assert result.rejected[REJECT_REASON].tolist() == [
+        "tx_amount 1e+308 is above the plausible maximum 1,000,000.00",
+        "tx_amount 1000000.01 is above the plausible maximum 1,000,000.00",
+    ]
+    strict = validate_transactions(df, now=NOW, rules=TransactionRules(max_tx_amount=100.0))
+    assert strict.valid["tx_amount"].tolist() == [12.0]
+
+
+def test_huge_raw_values_are_cut_in_reasons_and_in_rejected_rows() -> None:
+    df = _frame(3).astype({"transaction_id": str, "tx_amount": object})
+    df.loc[0, "transaction_id"] = "x" * 10_000_000
+    df.loc[1, "tx_amount"] = "9" * 5_000_000 + "z"
+    df.loc[2, "transaction_id"] = "y" * 128  # at the cap: a valid id
+    result = _validate(df)
+    assert result.valid["transaction_id"].tolist() == ["y" * 128]
+    reasons = result.rejected[REJECT_REASON].tolist()
+    assert reasons[0].startswith("transaction_id 'xxx")
+    assert reasons[0].endswith("... (10,000,000 characters) is longer than 128 characters")
+    assert reasons[1].endswith("... (5,000,001 characters)")
+    assert max(len(r) for r in reasons) <= SHOWN_CHARS + 100
+    raw_id, raw_amount = (
+        result.rejected.loc[0, "transaction_id"],
+        result.rejected.loc[1, "tx_amount"],
+    )
+    assert raw_id == "x" * RAW_CHARS + "... [10,000,000 characters]"
+    assert raw_amount.startswith("9" * RAW_CHARS)
+    assert len(raw_amount) <= RAW_CHARS + 40
+
+
+def test_the_stored_id_kind_decides_the_form_of_the_ids() -> None:
+    df = _frame(4)
+    df["transaction_id"] = ["7", " 8 ", "TX-6", str(2**63)]
+    df["customer_id"] = [1, 2, 3, 4]
+    kinds = {"transaction_id": "integer", "customer_id": "text"}
+
+    result = validate_transactions(df, now=NOW, id_kinds=kinds)
+
+    assert result.valid["transaction_id"].tolist() == [7, 8]
+    assert result.valid["transaction_id"].dtype == np.int64
+    assert result.valid["customer_id"].tolist() == ["1", "2"]
+    assert result.rejected[REJECT_REASON].tolist() == [
+        "transaction_id 'TX-6' is not an integer (the stored transaction_id values are integers)",
+        f"transaction_id '{2**63}' is outside the int64 range (the stored transaction_id values "
+        "are integers)",
+    ]
+
+
+def test_ids_validated_on_earlier_days_are_rejected_naming_the_day() -> None:
+    df = _frame(4)
+    df["transaction_id"] = [" 5", "6", "7", "7"]
+    seen: list[list[str]] = []
+
+    def earlier_days(ids: pd.Series) -> pd.Series:
+        seen.append(ids.tolist())
+        return pd.Series({"6": date(2024, 1, 2), "7": date(2024, 1, 1), "9": date(2024, 1, 3)})
+
+    result = validate_transactions(df, now=NOW, earlier_days=earlier_days)
+
+    assert seen == [["5", "6", "7", "7"]]  # canonical (stripped) ids, asked once
+    assert result.valid["transaction_id"].tolist() == ["5"]
+    repeated_7 = (
+        "duplicate transaction_id '7' (2 rows); "
+        "repeated transaction_id '7': already validated on 2024-01-01"
+    )
+    assert result.rejected[REJECT_REASON].tolist() == [
+        "repeated transaction_id '6': already validated on 2024-01-02",
+        repeated_7,
+        repeated_7,
+    ]
+
+
+def test_the_future_starts_a_tolerance_after_now() -> None:
+    assert future_cutoff(NOW) == NOW + FUTURE_TOLERANCE
+    assert future_cutoff(NOW.tz_localize(None)) == NOW + FUTURE_TOLERANCE  # naive is UTC

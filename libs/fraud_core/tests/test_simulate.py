@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraud_core.columns import CANONICAL_COLUMNS
+from fraud_core.columns import CANONICAL_COLUMNS, TX_DATETIME, TX_FRAUD, TX_FRAUD_SCENARIO
 from fraud_core.schema import CANONICAL_DTYPES, validate_transactions
 from fraud_core.simulate import (
     COMPROMISED_CUSTOMER_DAYS,
@@ -19,6 +19,7 @@ from fraud_core.simulate import (
     _compromised_customer_rows,
     _compromised_terminal_mask,
     _terminals_in_radius,
+    labels_known_at,
     simulate_transactions,
 )
 
@@ -187,6 +188,50 @@ def test_customers_without_terminals_make_no_transactions() -> None:
 def test_invalid_sizes_raise(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="non-negative integer"):
         simulate_transactions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_by_default_every_label_is_known_as_in_the_handbook(small: pd.DataFrame) -> None:
+    assert small[TX_FRAUD].notna().all()
+    assert small[TX_FRAUD_SCENARIO].notna().all()
+
+
+def test_late_labels_are_null_until_their_delay_has_passed(small: pd.DataFrame) -> None:
+    late = simulate_transactions(**SMALL, label_delay_days=7)
+    # The same transactions; only the labels of the last 7 days are unknown yet ("now" is the
+    # day after the last simulated day, so those days' transactions are younger than 7 days).
+    others = [c for c in small.columns if c not in (TX_FRAUD, TX_FRAUD_SCENARIO)]
+    pd.testing.assert_frame_equal(late[others], small[others])
+    assert {c: str(t) for c, t in late.dtypes.items()} == CANONICAL_DTYPES
+    recent = _days(late) >= SMALL["n_days"] - 7
+    assert late.loc[recent, TX_FRAUD].isna().all()
+    assert late.loc[recent, TX_FRAUD_SCENARIO].isna().all()
+    pd.testing.assert_series_equal(late.loc[~recent, TX_FRAUD], small.loc[~recent, TX_FRAUD])
+    assert small.loc[recent, TX_FRAUD].sum() > 0  # frauds were there, just not known yet
+    assert validate_transactions(late).n_rejected == 0  # a NULL label is a valid row
+
+
+def test_labels_known_at_a_moment_per_transaction(small: pd.DataFrame) -> None:
+    times = small[TX_DATETIME]
+    now = times.iloc[len(times) // 2] + pd.Timedelta(days=3)
+    known = labels_known_at(small, now, 3)
+    due = (times <= now - pd.Timedelta(days=3)).to_numpy()
+    assert 0 < due.sum() < len(small)
+    assert known.loc[due, TX_FRAUD].notna().all()
+    assert known.loc[~due, TX_FRAUD].isna().all()
+    assert small[TX_FRAUD].notna().all()  # the input is left as it was
+    # A naive frame (e.g. the handbook's parquet) and a day as "now" work the same way.
+    naive = small.assign(**{TX_DATETIME: times.dt.tz_localize(None)})
+    day = date(2018, 4, 30)
+    pd.testing.assert_series_equal(
+        labels_known_at(naive, day, 7)[TX_FRAUD], labels_known_at(small, day, 7)[TX_FRAUD]
+    )
+    assert labels_known_at(small, times.max() + pd.Timedelta(seconds=1), 0)[TX_FRAUD].notna().all()
+
+
+@pytest.mark.parametrize("delay", [-1, 1.5, True])
+def test_a_label_delay_must_be_a_whole_number_of_days(delay: object) -> None:
+    with pytest.raises(ValueError, match="label_delay_days must be a non-negative integer"):
+        simulate_transactions(n_customers=5, n_terminals=5, n_days=2, label_delay_days=delay)  # type: ignore[arg-type]
 
 
 def test_fraud_rate_plausible_at_moderate_size() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fraud_storage.identifiers import (
@@ -132,14 +134,28 @@ def test_for_branch_isolates_outputs_in_a_valid_schema() -> None:
     names = TableNames().for_branch("feature/new-model#42")
 
     assert str(names.source) == "RAW.CUSTOMER_TRANSACTIONS"  # the source is shared
-    assert {t.schema for t in names.outputs().values()} == {"FRAUD_FEATURE_NEW_MODEL_42"}
-    assert names.scores.quoted("snowflake") == '"FRAUD_FEATURE_NEW_MODEL_42"."FRAUD_SCORES"'
+    (schema,) = {t.schema for t in names.outputs().values()}
+    assert re.fullmatch(r"FRAUD_FEATURE_NEW_MODEL_42_[0-9A-F]{8}", schema or "")
+    assert names.scores.quoted("snowflake") == f'"{schema}"."FRAUD_SCORES"'
+    assert str(TableNames().for_branch("PR_42").scores) == "FRAUD_PR_42.FRAUD_SCORES"
+
+
+def test_for_branch_gives_branches_that_sanitise_alike_schemas_of_their_own() -> None:
+    """Issue 15: all three were FRAUD_FEATURE_A, so two branches wrote one schema."""
+    branches = ["feature-a", "feature_a", "Feature.A"]
+    schemas = {TableNames().for_branch(b).scores.schema for b in branches}
+    assert len(schemas) == len(branches), schemas
+    assert all((s or "").startswith("FRAUD_FEATURE_A_") for s in schemas)
 
 
 def test_for_branch_handles_odd_names() -> None:
     long_branch = TableNames().for_branch("x" * 500)
     assert len(long_branch.scores.schema or "") <= 255
-    assert TableNames().for_branch("123").scores.schema == "FRAUD_123"
-    assert TableNames().for_branch("caf\u00e9 \u2013 fix").scores.schema == "FRAUD_CAF____FIX"
+    assert re.fullmatch(
+        r"FRAUD_B_123_[0-9A-F]{8}", TableNames().for_branch("123").scores.schema or ""
+    )
+    cafe = TableNames().for_branch("caf\u00e9 \u2013 fix").scores.schema
+    assert re.fullmatch(r"FRAUD_CAF_FIX_[0-9A-F]{8}", cafe or "")
+    assert re.fullmatch(r"FRAUD_B_[0-9A-F]{8}", TableNames().for_branch("///").scores.schema or "")
     with pytest.raises(InvalidIdentifierError):
-        TableNames().for_branch("///")
+        TableNames().for_branch("  ")

@@ -14,7 +14,12 @@ import pytest
 
 from fraud_storage.identifiers import InvalidIdentifierError
 from fraud_storage.tables import PARTITION_COLUMN
-from fraud_storage.warehouse import WRITE_STEPS, WarehouseError, with_partition
+from fraud_storage.warehouse import (
+    WRITE_STEPS,
+    WarehouseDataError,
+    WarehouseError,
+    with_partition,
+)
 
 DAY1, DAY2, DAY3 = date(2024, 4, 1), date(2024, 4, 2), date(2024, 4, 3)
 
@@ -323,3 +328,72 @@ def test_invalid_column_names_are_rejected_before_any_sql(make_warehouse, bad: s
     with pytest.raises(InvalidIdentifierError):
         wh.replace_partition(wh.tables.scores, frame, DAY1)
     assert not wh.table_exists(wh.tables.scores)
+
+
+# --- what validation asks the warehouse (bad input, docs/reliability.md section 1) --------------
+
+
+def test_rows_outside_a_range_are_counted_and_the_latest_time_is_bounded(make_warehouse) -> None:
+    wh = make_warehouse()
+    now = pd.Timestamp("2024-06-01", tz="UTC")
+    assert wh.count_source_outside(DAY1, now) == 0  # no source table yet
+    assert wh.latest_source_time(now) is None
+    times = ["2023-12-31T23:59:59", "2024-04-01T10:00:00", "2024-04-02T10:00:00", "2099-06-01"]
+    wh.load_source(transactions([*times, None]))
+    first = pd.Timestamp(DAY1, tz="UTC")
+
+    assert wh.count_source_outside(first, now) == 2  # 2023 and 2099; NULL is in no range
+    assert wh.count_source_outside(pd.Timestamp("2023-12-31 23:59:59", tz="UTC"), now) == 1
+    assert wh.latest_source_time(now) == pd.Timestamp("2024-04-02 10:00", tz="UTC")
+    assert wh.latest_source_time(first) == pd.Timestamp("2023-12-31 23:59:59", tz="UTC")
+    assert wh.latest_source_time(pd.Timestamp("2023-01-01", tz="UTC")) is None
+
+
+def test_stored_id_kinds_say_integer_or_text(make_warehouse) -> None:
+    wh = make_warehouse()
+    table = wh.tables.validated
+    assert wh.stored_id_kinds(table) == {}  # no table yet
+    frame = transactions(["2024-04-01T10:00:00"]).rename(columns=str.lower)
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    wh.replace_partition(table, frame, DAY1)
+
+    assert wh.stored_id_kinds(table) == {
+        "transaction_id": "integer",
+        "customer_id": "text",
+        "terminal_id": "integer",
+    }
+
+
+@pytest.mark.parametrize("kind", [int, str])
+def test_earliest_partitions_of_values_in_a_window(make_warehouse, kind: type) -> None:
+    wh = make_warehouse()
+    table = wh.tables.validated
+    ids = {DAY1: [1, 2, 3], DAY2: [3, 4], DAY3: [5]}
+    for day, values in ids.items():
+        frame = pd.DataFrame({"transaction_id": [kind(v) for v in values], "n": values})
+        wh.replace_partition(table, frame, day)
+    asked = pd.Series([kind(v) for v in (3, 4, 5, 9, 4)])
+
+    found = wh.earliest_partitions_of(table, "transaction_id", asked, DAY1, DAY3)
+
+    assert {kind(k): v for k, v in found.items()} == {kind(3): DAY1, kind(4): DAY2}
+    assert wh.earliest_partitions_of(table, "transaction_id", asked, DAY3, DAY3).empty
+    assert wh.earliest_partitions_of(wh.tables.scores, "transaction_id", asked, DAY1, DAY3).empty
+    assert wh.earliest_partitions_of(table, "transaction_id", asked[:0], DAY1, DAY3).empty
+
+
+def test_a_value_that_does_not_fit_its_column_is_a_permanent_data_error(
+    make_warehouse, caplog: pytest.LogCaptureFixture
+) -> None:
+    wh = make_warehouse()
+    table = wh.tables.validated
+    wh.replace_partition(table, pd.DataFrame({"transaction_id": [1, 2]}), DAY1)
+    huge = "TX-" + "6" * 1_000_000  # the engines quote the value: the message stays bounded
+
+    with pytest.raises(WarehouseDataError) as raised:
+        wh.replace_partition(table, pd.DataFrame({"transaction_id": ["7", huge]}), DAY2)
+
+    assert isinstance(raised.value, WarehouseError)  # what the assets fail fast on
+    assert len(str(raised.value)) < 1_000
+    assert "transient" not in caplog.text  # not retried
+    assert wh.partition_counts(table) == {DAY1: 2}  # nothing written

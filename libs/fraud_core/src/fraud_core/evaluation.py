@@ -327,7 +327,7 @@ class PrequentialResult:
 
     def mean(self) -> dict[str, float]:
         """Mean of each metric over the folds."""
-        return {m: float(v) for m, v in self.summary["mean"].items()}
+        return {str(m): float(v) for m, v in self.summary["mean"].items()}
 
 
 def prequential_evaluation(

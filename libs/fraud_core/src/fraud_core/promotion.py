@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -62,14 +62,14 @@ class PromotionPolicy:
         """
         env = os.environ if env is None else env
         defaults = cls()
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {}
         for name, variable in POLICY_VARIABLES.items():
             raw = env.get(variable, "").strip()
             if not raw:
                 continue
             value = _float_variable(variable, raw)
             try:
-                cls(**{name: value})
+                cls(**{**values, name: value})
             except ValueError as error:
                 raise ValueError(f"{variable}={raw!r}: {error}") from None
             default = getattr(defaults, name)

@@ -4,16 +4,22 @@ Input may come from Snowflake (upper-case names, Decimal or string values), parq
 `validate_transactions` normalises names and types and splits the rows into a clean `valid`
 frame in the canonical dtypes and a `rejected` frame that keeps every bad row's raw values (as
 strings, so it can be stored anywhere) with a human-readable `reject_reason`.
+
+What a deployment may tune is declared once, in :class:`TransactionRules` (code defaults, then
+``FRAUD_MAX_TX_AMOUNT``, ``FRAUD_MAX_ID_LENGTH``, ``FRAUD_REPEAT_WINDOW_DAYS``). Ids are normalised
+by :mod:`fraud_core.ids`, the one place every comparison of ids goes through. Raw values are
+bounded wherever they are echoed: at most :data:`SHOWN_CHARS` characters of a value in a reason,
+at most :data:`RAW_CHARS` in the rejected frame (with the full length said).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -33,14 +39,21 @@ from fraud_core.columns import (
     TX_FRAUD,
     TX_FRAUD_SCENARIO,
 )
+from fraud_core.ids import IdKind, parse_ids
 
 __all__ = [
     "CANONICAL_DTYPES",
     "FUTURE_TOLERANCE",
+    "RAW_CHARS",
     "REJECTED_COLUMNS",
+    "RULE_VARIABLES",
+    "SHOWN_CHARS",
+    "EarlierDays",
+    "TransactionRules",
     "TransactionSchemaError",
     "ValidationResult",
     "empty_transactions",
+    "future_cutoff",
     "validate_transactions",
 ]
 
@@ -62,13 +75,71 @@ CANONICAL_DTYPES: dict[str, str] = {
 FUTURE_TOLERANCE = pd.Timedelta(days=1)
 _LABELS = (0, 1)
 _SCENARIOS = (0, 1, 2, 3)
-_INT64_LIMIT = 2.0**63
+SHOWN_CHARS = 80
+"""A raw value in a reject reason is cut to this many characters (its length is said)."""
+RAW_CHARS = 1_000
+"""A raw value in the rejected frame is cut to this many characters (its length is said)."""
 _MIN_TS = pd.Timestamp.min.tz_localize("UTC")
 _MAX_TS = pd.Timestamp.max.tz_localize("UTC")
 
 
 class TransactionSchemaError(ValueError):
     """The input is not a transaction table (wrong type, missing or duplicated columns)."""
+
+
+RULE_VARIABLES = {
+    "max_tx_amount": "FRAUD_MAX_TX_AMOUNT",
+    "max_id_length": "FRAUD_MAX_ID_LENGTH",
+    "repeat_window_days": "FRAUD_REPEAT_WINDOW_DAYS",
+}
+"""The environment variables a deployment may set the rules with, by field."""
+
+
+@dataclass(frozen=True)
+class TransactionRules:
+    """The row rules a deployment may tune: plausible amounts, id length, the repeat window."""
+
+    max_tx_amount: float = 1_000_000.0
+    """Larger amounts are rejected as implausible (one would swamp its card's window means)."""
+    max_id_length: int = 128
+    """Text ids longer than this are rejected (an id is a key, not a document)."""
+    repeat_window_days: int = 30
+    """A transaction id validated on one of this many days before is rejected as re-sent."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_tx_amount) and self.max_tx_amount > 0):
+            raise ValueError(f"max_tx_amount must be finite and positive, got {self.max_tx_amount}")
+        if self.max_id_length < 1:
+            raise ValueError(f"max_id_length must be at least 1, got {self.max_id_length}")
+        if self.repeat_window_days < 0:
+            raise ValueError(f"repeat_window_days must be >= 0, got {self.repeat_window_days}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TransactionRules:
+        """The code defaults, overridden by the variables of :data:`RULE_VARIABLES` in ``env``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            variable = RULE_VARIABLES[field.name]
+            raw = env.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                value: float | int = float(raw) if field.type == "float" else int(raw)
+                cls(**{field.name: value})  # type: ignore[arg-type]  # one field at a time
+            except ValueError as error:
+                raise ValueError(f"{variable}={raw!r}: {error}") from None
+            values[field.name] = value
+        return cls(**values)
+
+    def describe(self) -> dict[str, float | int]:
+        """The rules by name (for metadata and logs)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+EarlierDays = Callable[[pd.Series], pd.Series]
+"""Given a day's usable transaction ids (canonical form), the earlier day each one was already
+validated on: a Series indexed by id with the day as value; ids never seen are absent."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,9 +181,18 @@ _Problem = tuple[np.ndarray, _Message]
 
 
 def validate_transactions(
-    df: pd.DataFrame, *, now: pd.Timestamp | datetime | None = None
+    df: pd.DataFrame,
+    *,
+    now: pd.Timestamp | datetime | None = None,
+    rules: TransactionRules | None = None,
+    id_kinds: Mapping[str, IdKind] | None = None,
+    earlier_days: EarlierDays | None = None,
 ) -> ValidationResult:
-    """Normalise a transaction table and split it into valid and rejected rows."""
+    """Normalise a transaction table and split it into valid and rejected rows.
+
+    ``id_kinds`` fixes the form of an id column (the kind the validated table already stores);
+    ``earlier_days`` finds the day's transaction ids validated on earlier days (re-sent rows).
+    """
     if not isinstance(df, pd.DataFrame):
         raise TransactionSchemaError(
             f"expected a pandas DataFrame of transactions, got {type(df).__name__}"
@@ -130,18 +210,19 @@ def validate_transactions(
     raw = {c: pd.Series(df.iloc[:, positions[c]].array, copy=False) for c in present}
     n = len(df)
 
-    now_ts = pd.Timestamp.now(tz="UTC") if now is None else _as_utc(pd.Timestamp(now))
-    cutoff = now_ts + FUTURE_TOLERANCE
+    cutoff = future_cutoff(now)
+    rules = rules or TransactionRules()
+    kinds = id_kinds or {}
 
     coerced: dict[str, Any] = {}
     problems: list[_Problem] = []
     for col in present:
         if col in ID_COLUMNS:
-            values, col_problems = _coerce_id(col, raw[col])
+            values, col_problems = _coerce_id(col, raw[col], kinds.get(col), rules.max_id_length)
         elif col == TX_DATETIME:
             values, col_problems = _coerce_datetime(col, raw[col], cutoff)
         elif col == TX_AMOUNT:
-            values, col_problems = _coerce_amount(col, raw[col])
+            values, col_problems = _coerce_amount(col, raw[col], rules.max_tx_amount)
         elif col == TX_FRAUD:
             values, col_problems = _coerce_code(col, raw[col], _LABELS, "0, 1 or null")
         else:
@@ -149,11 +230,12 @@ def validate_transactions(
         coerced[col] = values
         problems += col_problems
         if col == TRANSACTION_ID:
-            problems += _duplicate_problems(col, values, col_problems)
+            usable = ~_any(col_problems, n)
+            problems += _duplicate_problems(col, values, usable)
+            if earlier_days is not None:
+                problems += _repeat_problems(col, values, usable, earlier_days)
 
-    bad = np.zeros(n, dtype=bool)
-    for mask, _ in problems:
-        bad |= mask
+    bad = _any(problems, n)
     bad_pos = np.flatnonzero(bad)
     good_pos = np.flatnonzero(~bad)
 
@@ -166,6 +248,12 @@ def validate_transactions(
         rejected[c] = _render_raw(raw[c].iloc[bad_pos])
     rejected[REJECT_REASON] = _reasons(problems, bad_pos)
     return ValidationResult(valid=valid, rejected=rejected, extra_columns=extra)
+
+
+def future_cutoff(now: pd.Timestamp | datetime | None = None) -> pd.Timestamp:
+    """The instant after which a transaction time is in the future: ``now`` + FUTURE_TOLERANCE."""
+    now_ts = pd.Timestamp.now(tz="UTC") if now is None else _as_utc(pd.Timestamp(now))
+    return now_ts + FUTURE_TOLERANCE
 
 
 def _normalised_positions(df: pd.DataFrame) -> dict[str, int]:
@@ -192,13 +280,22 @@ def _as_utc(ts: pd.Timestamp) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+def _any(problems: list[_Problem], n: int) -> np.ndarray:
+    """Rows flagged by any of ``problems``."""
+    bad = np.zeros(n, dtype=bool)
+    for mask, _ in problems:
+        bad |= mask
+    return bad
+
+
 def _show(value: Any) -> str:
-    """Short human-readable rendering of a raw value for reasons."""
-    if isinstance(value, str):
-        return repr(value)
+    """Short human-readable rendering of a raw value for reasons (at most SHOWN_CHARS of it)."""
     if isinstance(value, np.generic):
         value = value.item()
-    return str(value)
+    text = value if isinstance(value, str) else str(value)
+    cut = text[:SHOWN_CHARS]
+    shown = repr(cut) if isinstance(value, str) else cut
+    return shown if len(text) <= SHOWN_CHARS else f"{shown}... ({len(text):,} characters)"
 
 
 def _raw_messages(raw: pd.Series, template: str) -> Callable[[np.ndarray], list[str]]:
@@ -206,100 +303,24 @@ def _raw_messages(raw: pd.Series, template: str) -> Callable[[np.ndarray], list[
     return lambda pos: [template.format(_show(v)) for v in raw.iloc[pos]]
 
 
-def _strip_blank(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Object series with strings stripped, and the null mask (null, NaN or blank string)."""
-    values = np.empty(len(s), dtype=object)
-    values[:] = [(v.strip() or None) if v.__class__ is str else v for v in s.array]
-    return pd.Series(values, copy=False), pd.isna(values)
-
-
-def _coerce_id(name: str, s: pd.Series) -> tuple[pd.Series, list[_Problem]]:
-    """Ids as int64 when every value is integral, else as stripped strings."""
-    dtype = s.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-        dtype = s.dtype
-    null_msg = f"null {name}"
-    if ptypes.is_integer_dtype(dtype):
-        null = s.isna().to_numpy()
-        if not ptypes.is_unsigned_integer_dtype(dtype) or s.max() < _INT64_LIMIT:
-            values = s.to_numpy(dtype=np.int64, na_value=0)
-            return pd.Series(values), [(null, null_msg)]
-    elif ptypes.is_float_dtype(dtype):
-        return _float_ids(name, s, s.to_numpy(dtype=np.float64, na_value=np.nan))
-    elif not ptypes.is_bool_dtype(dtype):
-        kind = pd.api.types.infer_dtype(s, skipna=True)
-        if kind == "empty":
-            return pd.Series(np.zeros(len(s), dtype=np.int64)), [(s.isna().to_numpy(), null_msg)]
-        if kind == "integer":
-            null = s.isna().to_numpy()
-            try:
-                values = s.where(~null, 0).astype(np.int64).to_numpy()
-            except (OverflowError, ValueError, TypeError):
-                pass  # beyond int64: fall through to strings
-            else:
-                return pd.Series(values), [(null, null_msg)]
-        elif kind in ("floating", "mixed-integer-float", "decimal"):
-            numeric = pd.to_numeric(s, errors="coerce")
-            return _float_ids(name, s, numeric.to_numpy(dtype=np.float64, na_value=np.nan))
-        elif kind == "string":
-            obj, null = _strip_blank(s)
-            return obj.where(~null, None), [(null, f"null or blank {name}")]
-    return _mixed_ids(name, s)
-
-
-def _float_ids(name: str, raw: pd.Series, arr: np.ndarray) -> tuple[pd.Series, list[_Problem]]:
-    """Float ids: integral finite values become int64, others are rejected."""
-    null = np.isnan(arr)
-    with np.errstate(invalid="ignore"):
-        ok = np.isfinite(arr) & (arr == np.floor(arr)) & (np.abs(arr) < _INT64_LIMIT)
-    bad = ~null & ~ok
-    values = np.where(ok, arr, 0.0).astype(np.int64)
-    problems: list[_Problem] = [(null, f"null {name}")]
-    if bad.any():
-        problems.append((bad, _raw_messages(raw, f"non-integral {name} {{}}")))
-    return pd.Series(values), problems
-
-
-def _mixed_ids(name: str, s: pd.Series) -> tuple[pd.Series, list[_Problem]]:
-    """Ids of mixed Python types: rendered as strings (integral numbers without '.0')."""
-    out: list[str | None] = []
-    bad: list[bool] = []
-    for v in s.astype(object):
-        text, is_bad = _id_text(v)
-        out.append(text)
-        bad.append(is_bad)
-    values = pd.Series(out, dtype=object)
-    bad_arr = np.asarray(bad, dtype=bool)
-    null = values.isna().to_numpy() & ~bad_arr
-    problems: list[_Problem] = [(null, f"null or blank {name}")]
-    if bad_arr.any():
-        problems.append((bad_arr, _raw_messages(s, f"non-integral {name} {{}}")))
-    return values, problems
-
-
-def _id_text(v: Any) -> tuple[str | None, bool]:
-    """String form of one id value, and whether it is a non-integral number."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None, False
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v)), False
-    if isinstance(v, int | np.integer):
-        return str(int(v)), False
-    if isinstance(v, float | np.floating | Decimal):
-        if isinstance(v, Decimal):
-            if v.is_nan():
-                return None, False
-            integral = v.is_finite() and v == v.to_integral_value()
-        else:
-            if math.isnan(v):
-                return None, False
-            integral = math.isfinite(v) and float(v).is_integer()
-        return (str(int(v)), False) if integral else (None, True)
-    if isinstance(v, bytes):
-        v = v.decode("utf-8", errors="replace")
-    text = str(v).strip()
-    return (text or None), False
+def _coerce_id(
+    name: str, s: pd.Series, kind: IdKind | None, max_length: int
+) -> tuple[pd.Series, list[_Problem]]:
+    """Ids in canonical form (:func:`fraud_core.ids.parse_ids`) and a problem per unusable kind."""
+    ids = parse_ids(s, kind, max_length=max_length)
+    problems: list[_Problem] = [
+        (ids.null, f"null or blank {name}" if ids.from_text else f"null {name}")
+    ]
+    stored = f"the stored {name} values are integers"
+    for mask, template in (
+        (ids.non_integral, f"non-integral {name} {{}}"),
+        (ids.out_of_range, f"{name} {{}} is outside the int64 range ({stored})"),
+        (ids.not_integer, f"{name} {{}} is not an integer ({stored})"),
+        (ids.too_long, f"{name} {{}} is longer than {max_length} characters"),
+    ):
+        if mask.any():
+            problems.append((mask, _raw_messages(s, template)))
+    return ids.values, problems
 
 
 def _coerce_datetime(
@@ -399,7 +420,7 @@ def _parse_iso(s: pd.Series, null: np.ndarray) -> pd.Series:
             ns[rows] = fast
             continue
         part = pd.to_datetime(s.iloc[rows], utc=True, errors="coerce", format="ISO8601")
-        ns[rows] = part.astype("datetime64[ns, UTC]").array.asi8
+        ns[rows] = part.astype("datetime64[ns, UTC]").array.asi8  # type: ignore[attr-defined]
     return _utc_from_ns(ns)
 
 
@@ -428,7 +449,7 @@ def _parse_single_offset(strings: np.ndarray) -> np.ndarray | None:
     parsed = pd.to_datetime(pd.Series(naive, dtype=object), errors="coerce", format="ISO8601")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # a second offset hid in the string
         return None
-    ns = parsed.astype("datetime64[ns]").array.asi8.copy()
+    ns = parsed.astype("datetime64[ns]").array.asi8.copy()  # type: ignore[attr-defined]
     valid = ns != np.iinfo(np.int64).min
     ns[valid] -= offset.value
     return ns
@@ -460,7 +481,7 @@ def _to_float(s: pd.Series, *, bools: bool = False) -> tuple[np.ndarray, np.ndar
     if kind == "mixed" and not bools:  # booleans are not numbers here
         is_bool = s.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
         if is_bool.any():
-            s = s.where(~is_bool, None)
+            s = s.where(~is_bool, None)  # type: ignore[call-overload]
     arr = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     nonnumeric = np.isnan(arr) & ~null
     if nonnumeric.any():
@@ -478,12 +499,13 @@ def _blank_strings(s: pd.Series, positions: np.ndarray) -> np.ndarray:
     return blank
 
 
-def _coerce_amount(name: str, s: pd.Series) -> tuple[pd.Series, list[_Problem]]:
-    """Amounts as float64; null, non-numeric, infinite and negative ones are flagged."""
+def _coerce_amount(name: str, s: pd.Series, maximum: float) -> tuple[pd.Series, list[_Problem]]:
+    """Amounts as float64; null, non-numeric, infinite, negative and implausible ones are flagged."""
     arr, null, nonnumeric = _to_float(s)
     with np.errstate(invalid="ignore"):
         infinite = np.isinf(arr)
         negative = (arr < 0) & ~infinite
+        implausible = (arr > maximum) & ~infinite
     problems: list[_Problem] = [(null, f"null {name}")]
     if nonnumeric.any():
         problems.append((nonnumeric, _raw_messages(s, f"non-numeric {name} {{}}")))
@@ -491,6 +513,9 @@ def _coerce_amount(name: str, s: pd.Series) -> tuple[pd.Series, list[_Problem]]:
         problems.append((infinite, _raw_messages(s, f"infinite {name} {{}}")))
     if negative.any():
         problems.append((negative, _raw_messages(s, f"negative {name} {{}}")))
+    if implausible.any():
+        above = f"{name} {{}} is above the plausible maximum {maximum:,.2f}"
+        problems.append((implausible, _raw_messages(s, above)))
     return pd.Series(arr), problems
 
 
@@ -509,12 +534,9 @@ def _coerce_code(
     return pd.Series(values), problems
 
 
-def _duplicate_problems(name: str, ids: pd.Series, id_problems: list[_Problem]) -> list[_Problem]:
+def _duplicate_problems(name: str, ids: pd.Series, usable_mask: np.ndarray) -> list[_Problem]:
     """Rows whose (usable) id appears more than once: every one of them is flagged."""
-    unusable = np.zeros(len(ids), dtype=bool)
-    for mask, _ in id_problems:
-        unusable |= mask
-    usable = np.flatnonzero(~unusable)
+    usable = np.flatnonzero(usable_mask)
     keys = ids.iloc[usable]
     dup_local = keys.duplicated(keep=False).to_numpy()
     if not dup_local.any():
@@ -529,11 +551,40 @@ def _duplicate_problems(name: str, ids: pd.Series, id_problems: list[_Problem]) 
     return [(dup, messages)]
 
 
+def _repeat_problems(
+    name: str, ids: pd.Series, usable_mask: np.ndarray, earlier_days: EarlierDays
+) -> list[_Problem]:
+    """Rows whose (usable) id was already validated on an earlier day: flagged, naming the day."""
+    usable = np.flatnonzero(usable_mask)
+    keys = ids.iloc[usable]
+    if not len(keys):
+        return []
+    days = keys.map(earlier_days(keys)).to_numpy(dtype=object)
+    seen = pd.notna(days)
+    if not seen.any():
+        return []
+    repeated = np.zeros(len(ids), dtype=bool)
+    repeated[usable[seen]] = True
+    on_day = dict(zip(usable[seen], days[seen], strict=True))
+
+    def messages(pos: np.ndarray) -> list[str]:
+        return [
+            f"repeated {name} {_show(ids.iloc[i])}: already validated on "
+            f"{pd.Timestamp(on_day[i]).date().isoformat()}"
+            for i in pos
+        ]
+
+    return [(repeated, messages)]
+
+
 def _render_raw(raw: pd.Series) -> np.ndarray:
-    """Raw values as strings (object array), nulls kept as None."""
+    """Raw values as strings (object array), nulls kept as None, each at most RAW_CHARS long."""
     null = raw.isna().to_numpy()
     text = raw.astype(str).to_numpy(dtype=object)
     text[null] = None
+    lengths = pd.Series(text, dtype=object).str.len().to_numpy(dtype=np.float64, na_value=0.0)
+    for i in np.flatnonzero(lengths > RAW_CHARS):
+        text[i] = f"{text[i][:RAW_CHARS]}... [{len(text[i]):,} characters]"
     return text
 
 

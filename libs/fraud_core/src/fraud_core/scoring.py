@@ -16,6 +16,7 @@ from fraud_core.columns import (
     TRANSACTION_ID,
     TX_FRAUD,
 )
+from fraud_core.ids import comparable_ids, normalise_ids
 
 if TYPE_CHECKING:
     from fraud_core.model import FraudModel
@@ -26,11 +27,17 @@ SCORE_COLUMNS: tuple[str, ...] = (*SCORE_KEY_COLUMNS, TX_FRAUD, FRAUD_SCORE, MOD
 """The columns of a scores frame, in order."""
 
 
-def score_transactions(model: FraudModel, features: pd.DataFrame) -> pd.DataFrame:
-    """One row per transaction: its keys, current label, fraud probability and the model version."""
+def score_transactions(
+    model: FraudModel, features: pd.DataFrame, *, model_version: str
+) -> pd.DataFrame:
+    """One row per transaction: its keys, current label, fraud probability and the model version.
+
+    ``model_version`` is the version the model store loaded and verified (not a name read from
+    the model's own metadata), so every score names the exact stored model that produced it.
+    """
     scores = features[[*SCORE_KEY_COLUMNS, TX_FRAUD]].copy()
     scores[FRAUD_SCORE] = model.predict(features)
-    scores[MODEL_VERSION] = model.metadata.model_id
+    scores[MODEL_VERSION] = model_version
     return scores.reset_index(drop=True)
 
 
@@ -39,12 +46,17 @@ def refresh_labels(features: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame
 
     Labels arrive days after the transaction, so a feature row stored on day D usually carries NULL.
     Rows absent from ``labels``, and labels other than 0/1, become NULL: unknown, never genuine.
+    Ids on both sides are compared in the form validation stores (:mod:`fraud_core.ids`): a source
+    id ``" 7 "`` labels the validated transaction ``"7"`` (or ``7``).
     """
-    latest = labels.drop_duplicates(TRANSACTION_ID, keep="last").set_index(TRANSACTION_ID)
-    values = pd.to_numeric(latest[TX_FRAUD], errors="coerce")
-    values = values.where(values.isin([0, 1])).astype("Int8")
-    out = features.copy()
-    out[TX_FRAUD] = (
-        out[TRANSACTION_ID].map(values).astype("Int8") if len(out) else pd.Series(dtype="Int8")
+    keys, label_ids = comparable_ids(
+        normalise_ids(features[TRANSACTION_ID]), normalise_ids(labels[TRANSACTION_ID])
     )
+    values = pd.to_numeric(labels[TX_FRAUD], errors="coerce")
+    values = values.where(values.isin([0, 1])).astype("Int8")
+    known = label_ids.notna().to_numpy()
+    latest = pd.Series(values.array[known], index=pd.Index(label_ids.array[known]))
+    latest = latest[~latest.index.duplicated(keep="last")]
+    out = features.copy()
+    out[TX_FRAUD] = keys.map(latest).astype("Int8") if len(out) else pd.Series(dtype="Int8")
     return out

@@ -25,6 +25,12 @@ which changes the distribution: it seeds Python's and numpy's legacy generators 
 so the exact rows differ from the published file; its fraud loops stop one day before the end
 of the period (here every day of the period compromises terminals and customers); it truncates
 times of day with int() and drops t == 0 (here floor and keep [0, 86400)).
+
+Labels: the handbook's output knows every label (its benchmarks and validation protocol need
+them), and so does :func:`simulate_transactions` by default. A real source learns a transaction's
+label only once its label delay has passed; :func:`labels_known_at` (or ``label_delay_days=``)
+gives the source as a team would hold it at a given moment: ``tx_fraud`` (and the scenario) NULL
+for every transaction younger than the delay.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ __all__ = [
     "FRAUD_AMOUNT_THRESHOLD",
     "GRID_SIZE",
     "TERMINAL_RADIUS",
+    "labels_known_at",
     "simulate_transactions",
 ]
 
@@ -75,18 +82,60 @@ def simulate_transactions(
     start_date: str | date = "2018-04-01",
     n_days: int = 183,
     seed: int = 0,
+    label_delay_days: int | None = None,
 ) -> pd.DataFrame:
-    """Simulate labelled card transactions in the canonical schema (deterministic per seed)."""
+    """Simulate card transactions in the canonical schema (deterministic per seed).
+
+    Every label is known (the handbook's output) unless ``label_delay_days`` is given: then the
+    labels are those known the day after the last simulated day (:func:`labels_known_at`).
+    """
     for name, value in (
         ("n_customers", n_customers),
         ("n_terminals", n_terminals),
         ("n_days", n_days),
+        *([("label_delay_days", label_delay_days)] if label_delay_days is not None else []),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    start = pd.Timestamp(start_date)
-    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-    start = start.as_unit("ns")
+        _require_non_negative_int(name, value)
+    start = _utc(pd.Timestamp(start_date)).as_unit("ns")
+    transactions = _simulate(n_customers, n_terminals, start, n_days, seed)
+    if label_delay_days is None:
+        return transactions
+    return labels_known_at(transactions, start + pd.Timedelta(days=n_days), label_delay_days)
+
+
+def labels_known_at(
+    transactions: pd.DataFrame, now: pd.Timestamp | date | str, label_delay_days: int
+) -> pd.DataFrame:
+    """The transactions with only the labels known at ``now``: a label arrives
+    ``label_delay_days`` after its transaction, NULL until then (the scenario too)."""
+    _require_non_negative_int("label_delay_days", label_delay_days)
+    times = transactions[TX_DATETIME]
+    moment = pd.Timestamp(now)
+    if times.dt.tz is None:
+        moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+    else:
+        moment = _utc(moment)
+    unknown = (times + pd.Timedelta(days=label_delay_days) > moment).to_numpy()
+    known = transactions.copy(deep=False)
+    for column in (TX_FRAUD, TX_FRAUD_SCENARIO):
+        if column in known:
+            known[column] = transactions[column].mask(unknown)
+    return known
+
+
+def _require_non_negative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _utc(moment: pd.Timestamp) -> pd.Timestamp:
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+def _simulate(
+    n_customers: int, n_terminals: int, start: pd.Timestamp, n_days: int, seed: int
+) -> pd.DataFrame:
+    """The handbook's generative process from ``start`` (UTC, ns): every label known."""
 
     seeds = np.random.SeedSequence(seed).spawn(5)
     rng_cust, rng_term, rng_tx, rng_s2, rng_s3 = (np.random.default_rng(s) for s in seeds)

@@ -2,8 +2,11 @@
 
 Every code location builds its warehouse and model store here, so the heavy location that writes
 the tables and the monitoring location that reads them always see the same engine, the same table
-names and the same branch isolation (``FRAUD_SOURCE_TABLE``, ``FRAUD_OUTPUT_SCHEMA``, branch schema
-``<schema>_<branch>``). The values run config must never change are built here too, from code
+names and the same branch isolation (``FRAUD_SOURCE_TABLE``, ``FRAUD_OUTPUT_SCHEMA``). A branch
+deployment is isolated by ONE name, :func:`fraud_storage.branches.branch_identifier` of
+:func:`~fraud_dagster.environment.branch_name`: its output schema ``<schema>_<name>``, its model
+store ``<FRAUD_MODEL_STORE>/branches/<name>`` and its reports ``<FRAUD_REPORT_DIR>/branches/<name>``.
+The values run config must never change are built here too, from code
 defaults and the deployment's environment, read once per load and validated: the promotion policy
 (``FRAUD_PROMOTION_TOLERANCE``, ``FRAUD_MIN_AVERAGE_PRECISION``, ``FRAUD_MIN_ROC_AUC``; in PROD
 only stricter than the code) and the report directory (``FRAUD_REPORT_DIR``). The pipeline shape
@@ -12,13 +15,20 @@ is :func:`fraud_dagster.shape.shape_resource`.
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dagster_snowflake import SnowflakeResource
 
 from fraud_core.promotion import PromotionPolicy
-from fraud_dagster.environment import Environment, WarehouseKind, branch_name, warehouse_kind
+from fraud_dagster.environment import (
+    Environment,
+    WarehouseKind,
+    branch_name,
+    current_environment,
+    warehouse_kind,
+)
 from fraud_dagster.resources import (
     DuckDBWarehouseResource,
     LocalSeed,
@@ -29,6 +39,7 @@ from fraud_dagster.resources import (
     data_dir,
     fixed_resource,
 )
+from fraud_storage.branches import branch_identifier
 
 __all__ = [
     "REPORT_DIR_VARIABLE",
@@ -45,14 +56,14 @@ REPORT_DIR_VARIABLE = "FRAUD_REPORT_DIR"
 
 def snowflake_resource() -> SnowflakeResource:
     """Snowflake connection from ``SNOWFLAKE_*`` environment variables (never literals)."""
-    auth: dict[str, object]
+    auth: dict[str, Any]
     if os.environ.get("SNOWFLAKE_PRIVATE_KEY"):
         auth = {"private_key": dg.EnvVar("SNOWFLAKE_PRIVATE_KEY")}
         if os.environ.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"):
             auth["private_key_password"] = dg.EnvVar("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
     else:
         auth = {"password": dg.EnvVar("SNOWFLAKE_PASSWORD")}
-    endpoint = {
+    endpoint: dict[str, Any] = {
         key: os.environ[f"SNOWFLAKE_{key.upper()}"]
         for key in ("host", "port", "protocol")
         if os.environ.get(f"SNOWFLAKE_{key.upper()}")
@@ -106,8 +117,13 @@ def model_store_resource(environment: Environment) -> ModelStoreResource:
             raise ValueError(f"FRAUD_MODEL_STORE must be set in {environment.value} deployments")
         root = str(data_dir() / "models")
     if environment is Environment.BRANCH:
-        root = f"{root.rstrip('/')}/branches/{branch_name()}"
+        root = _branch_root(root)
     return ModelStoreResource(root=root)
+
+
+def _branch_root(root: str, env: Mapping[str, str] | None = None) -> str:
+    """The current branch deployment's own directory or prefix under ``root``."""
+    return f"{root.rstrip('/')}/branches/{branch_identifier(branch_name(env))}"
 
 
 def promotion_policy_resource(
@@ -120,8 +136,14 @@ def promotion_policy_resource(
     return fixed_resource(policy, f"Promotion gate ({environment.value}): {thresholds}")
 
 
-def report_directory_resource(env: Mapping[str, str] | None = None) -> dg.ResourceDefinition:
-    """Where the HTML reports go: ``FRAUD_REPORT_DIR`` (a directory or URL), else data/reports."""
+def report_directory_resource(
+    env: Mapping[str, str] | None = None, *, environment: Environment | None = None
+) -> dg.ResourceDefinition:
+    """Where the HTML reports go: ``FRAUD_REPORT_DIR`` (a directory or URL), else data/reports; a
+    branch deployment's under ``branches/<name>`` there (``environment`` default: from ``env``)."""
     env = os.environ if env is None else env
+    environment = current_environment(env) if environment is None else environment
     root = env.get(REPORT_DIR_VARIABLE, "").strip() or str(data_dir() / "reports")
+    if environment is Environment.BRANCH:
+        root = _branch_root(root, env)
     return fixed_resource(ReportDirectory(root), f"HTML reports under {root}")

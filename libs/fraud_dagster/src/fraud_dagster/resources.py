@@ -9,8 +9,14 @@ Values that come from code and the deployment's environment, never from run conf
 shape, the promotion policy, the report directory) are fixed resources (:func:`fixed_resource`):
 assets take them as ``dg.ResourceParam[...]``, and a run config that tries to set them fails
 validation.
+
+A branch deployment's isolation (its own output schema and model-store prefix) is checked again
+when a run builds its warehouse or store: run config that sets ``tables.branch`` or
+``model_store.root`` to anything but the deployment's own raises :class:`BranchIsolationError`
+before any table or file is touched, so no launchpad edit can aim a branch run at PROD.
 """
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -24,7 +30,11 @@ from dagster_duckdb import DuckDBResource
 from dagster_snowflake import SnowflakeResource
 from pydantic import Field
 
+from fraud_core.columns import TX_DATETIME, TX_FRAUD
+from fraud_core.shape import PipelineShape
 from fraud_core.simulate import simulate_transactions
+from fraud_dagster.environment import Environment, branch_name, current_environment
+from fraud_storage.branches import branch_identifier
 from fraud_storage import ModelStore, TableNames, Warehouse
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
@@ -66,6 +76,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("FRAUD_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
 
 
+class BranchIsolationError(ValueError):
+    """A branch deployment's run was configured to read or write outside its own branch."""
+
+
+def _deployment_branch() -> str | None:
+    """The raw branch name of this deployment when it is a branch deployment, else None."""
+    return branch_name() if current_environment() is Environment.BRANCH else None
+
+
 class TablesConfig(dg.Config):
     """Where the source and output tables live (validated identifiers)."""
 
@@ -95,6 +114,17 @@ class WarehouseResource(dg.ConfigurableResource):
         """The warehouse the assets read from and write to."""
         raise NotImplementedError
 
+    def table_names(self) -> TableNames:
+        """The tables of this run, refused when they leave the branch deployment's own schema."""
+        branch = _deployment_branch()
+        if branch is not None and self.tables.branch != branch:
+            raise BranchIsolationError(
+                f"branch deployment {branch!r} writes only to its own output schema, but this run "
+                f"is configured with tables.branch={self.tables.branch!r}: remove "
+                "resources.warehouse.config.tables from the run config"
+            )
+        return self.tables.table_names()
+
 
 class LocalSeed(dg.Config):
     """How an empty local source table is seeded on first use."""
@@ -109,20 +139,41 @@ class LocalSeed(dg.Config):
         default=None, description="Last simulated day (YYYY-MM-DD); default: yesterday (UTC)."
     )
     seed: int = 7
+    label_delay_days: int | None = Field(
+        default=None,
+        description=(
+            "Simulated labels arrive this many days after their transaction: NULL in the seed "
+            "when younger than that on the day after the last simulated day, as a real source "
+            "holds them. Default: the pipeline shape's label delay (FRAUD_LABEL_DELAY_DAYS); "
+            "0: every label known (the handbook's data)."
+        ),
+    )
 
     def frame(self) -> pd.DataFrame:
         """The transactions to seed with."""
         if self.parquet_path:
             return pd.read_parquet(self.parquet_path)
-        end = date.fromisoformat(self.end_date) if self.end_date else _yesterday()
-        start = end - timedelta(days=self.n_days - 1)
+        first, _ = self._simulated_days()
+        delay = self.label_delay_days
         return simulate_transactions(
             n_customers=self.n_customers,
             n_terminals=self.n_terminals,
-            start_date=start,
+            start_date=first,
             n_days=self.n_days,
             seed=self.seed,
+            label_delay_days=PipelineShape.from_env().label_delay_days if delay is None else delay,
         )
+
+    def first_day(self) -> date:
+        """The first day the seed holds: the parquet's first transaction, or the simulation's."""
+        if self.parquet_path:
+            times = pd.read_parquet(self.parquet_path, columns=[TX_DATETIME])[TX_DATETIME]
+            return pd.Timestamp(times.min()).date()
+        return self._simulated_days()[0]
+
+    def _simulated_days(self) -> tuple[date, date]:
+        last = date.fromisoformat(self.end_date) if self.end_date else _yesterday()
+        return last - timedelta(days=self.n_days - 1), last
 
 
 def _yesterday() -> date:
@@ -144,14 +195,43 @@ class DuckDBWarehouseResource(WarehouseResource):
 
     def get_warehouse(self) -> Warehouse:
         """A DuckDB warehouse; its source table is seeded first if missing (and allowed)."""
-        warehouse = DuckDBWarehouse(self.duckdb.get_connection, self.tables.table_names())
+        warehouse = DuckDBWarehouse(self.duckdb.get_connection, self.table_names())
         if self.seed_missing_source and not warehouse.table_exists(warehouse.tables.source):
             # Checked again inside the loading transaction: of processes that all found the
             # source missing (parallel first runs), exactly one loads the seed.
-            loaded = warehouse.load_source(self.seed.frame(), if_missing=True)
+            frame = self.seed.frame()
+            loaded = warehouse.load_source(frame, if_missing=True)
             if loaded:
                 log.info("seeded %s with %d transactions", warehouse.tables.source, loaded)
+                self._record_seed(frame)
         return warehouse
+
+    def source_first_day(self) -> date:
+        """The local source's first day: as recorded when it was seeded, else the seed's."""
+        record = self._seed_record()
+        if record.is_file():
+            return date.fromisoformat(json.loads(record.read_text(encoding="utf-8"))["first_day"])
+        return self.seed.first_day()
+
+    def _seed_record(self) -> Path:
+        """Next to the DuckDB file: what was seeded (the seed's default end moves every day)."""
+        return Path(self.duckdb.database).with_suffix(".seed.json")
+
+    def _record_seed(self, frame: pd.DataFrame) -> None:
+        if TX_DATETIME not in frame:
+            return  # a source the pipeline will reject anyway (validation names the column)
+        times = frame[TX_DATETIME]
+        record = {
+            "first_day": pd.Timestamp(times.min()).date().isoformat(),
+            "last_day": pd.Timestamp(times.max()).date().isoformat(),
+            "rows": len(frame),
+            "labelled": int(frame[TX_FRAUD].notna().sum()) if TX_FRAUD in frame else 0,
+            "source": self.seed.parquet_path or "simulated",
+        }
+        path = self._seed_record()
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
+        temporary.replace(path)
 
 
 class SnowflakeWarehouseResource(WarehouseResource):
@@ -163,7 +243,7 @@ class SnowflakeWarehouseResource(WarehouseResource):
         """A Snowflake warehouse using the configured connection."""
         from fraud_storage.snowflake_warehouse import SnowflakeWarehouse
 
-        return SnowflakeWarehouse(self.snowflake.get_connection, self.tables.table_names())
+        return SnowflakeWarehouse(self.snowflake.get_connection, self.table_names())
 
 
 class ModelStoreResource(dg.ConfigurableResource):
@@ -172,5 +252,14 @@ class ModelStoreResource(dg.ConfigurableResource):
     root: str = Field(description="Directory or URL under which model versions are kept.")
 
     def get_store(self) -> ModelStore:
-        """The model store at ``root``."""
+        """The model store at ``root``, refused outside a branch deployment's own prefix."""
+        branch = _deployment_branch()
+        if branch is not None:
+            own = f"/branches/{branch_identifier(branch)}"
+            if not self.root.rstrip("/").endswith(own):
+                raise BranchIsolationError(
+                    f"branch deployment {branch!r} keeps its models under <FRAUD_MODEL_STORE>{own}, "
+                    f"but this run is configured with model_store.root={self.root!r}: remove "
+                    "resources.model_store.config from the run config"
+                )
         return ModelStore(self.root)

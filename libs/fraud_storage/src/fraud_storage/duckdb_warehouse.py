@@ -6,23 +6,26 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray, ExtensionDtype
 
-from fraud_core.columns import TRANSACTION_ID, TX_DATETIME
+from fraud_core.columns import ID_COLUMNS, TRANSACTION_ID, TX_DATETIME
 from fraud_core.features import WindowTotals, WindowTotalsRequest, empty_totals
+from fraud_core.ids import IdKind
 from fraud_storage.identifiers import TableName, validate_identifier
 from fraud_storage.tables import PARTITION_COLUMN, TableNames
 from fraud_storage.warehouse import (
     FaultHook,
     Warehouse,
+    WarehouseDataError,
     WarehouseError,
     normalise_frame,
     partition_filter,
@@ -100,11 +103,15 @@ class DuckDBWarehouse(Warehouse):
         return cls(connect_path(path), tables)
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _session(self, obj: object = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection in UTC; a value that does not fit its type raises WarehouseDataError."""
         with self._connect() as con:
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 yield con
+            except _DATA_ERRORS as error:
+                con.close()
+                raise WarehouseDataError(_data_error_message(obj, error)) from error
             except BaseException:
                 # Close on errors too: dagster-duckdb's get_connection closes only on success,
                 # and a connection kept alive by the traceback holds the file lock.
@@ -115,12 +122,12 @@ class DuckDBWarehouse(Warehouse):
         return table.quoted("duckdb")
 
     def _exists(self, con: duckdb.DuckDBPyConnection, table: TableName) -> bool:
-        row = con.execute(
+        rows = con.execute(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE lower(table_name) = lower(?) AND lower(table_schema) = lower(?)",
             [table.table, table.schema or "main"],
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()  # the whole result: no pending result blocks a register() after it
+        return bool(rows and rows[0][0])
 
     def _ensure_schema(self, con: duckdb.DuckDBPyConnection, table: TableName) -> None:
         if table.schema:
@@ -166,20 +173,32 @@ class DuckDBWarehouse(Warehouse):
             "(TIMESTAMP holding UTC, or TIMESTAMP WITH TIME ZONE)"
         )
 
-    def read_source(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps."""
+    def read_source(
+        self, start: datetime, end: datetime, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps.
+
+        ``columns``: only these (lower-case names, in this order); default every column.
+        """
         source = self.tables.source
-        with self._session() as con:
+        wanted = list(dict.fromkeys(_column(str(c)) for c in columns or ()))  # before any SQL
+        with self._session(source) as con:
             when, names = self._source_time(con)
             keys = (TX_DATETIME, *((TRANSACTION_ID,) if TRANSACTION_ID in names else ()))
-            sql = f"SELECT * FROM {self._q(source)} WHERE {when} >= ? AND {when} < ?"
+            _require_source_columns(source, names, wanted)
+            select = ", ".join(f'"{names[c]}"' for c in dict.fromkeys([*wanted, *keys]))
+            sql = (
+                f"SELECT {select if wanted else '*'} FROM {self._q(source)} "
+                f"WHERE {when} >= ? AND {when} < ?"
+            )
             if when == TX_DATETIME:  # streamed in table order, sorted here only if needed
                 stored = tuple(names[key] for key in keys)  # the frame's names: any case
                 frame = _fetch_frame(con, sql, [_utc(start), _utc(end)], order_by=stored)
             else:  # a cast time: DuckDB orders by the instant
                 order = ", ".join((when, *keys[1:]))
                 frame = _fetch_frame(con, f"{sql} ORDER BY {order}", [_utc(start), _utc(end)])
-        return normalise_frame(frame)
+        frame = normalise_frame(frame)
+        return frame[wanted] if wanted and list(frame.columns) != wanted else frame
 
     def source_time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
         """The earliest and latest ``tx_datetime`` in the source, or None when empty/missing."""
@@ -188,9 +207,9 @@ class DuckDBWarehouse(Warehouse):
             if not self._exists(con, source):
                 return None
             when, _ = self._source_time(con)
-            low, high = con.execute(
-                f"SELECT min({when}), max({when}) FROM {self._q(source)}"
-            ).fetchone()
+            low, high = _one_row(
+                con.execute(f"SELECT min({when}), max({when}) FROM {self._q(source)}")
+            )
         if low is None:
             return None
         return _utc(low), _utc(high)
@@ -202,10 +221,75 @@ class DuckDBWarehouse(Warehouse):
             if not self._exists(con, source):
                 return 0
             self._source_time(con)  # the column exists and is a timestamp
-            (count,) = con.execute(
-                f"SELECT count(*) FROM {self._q(source)} WHERE tx_datetime IS NULL"
-            ).fetchone()
+            (count,) = _one_row(
+                con.execute(f"SELECT count(*) FROM {self._q(source)} WHERE tx_datetime IS NULL")
+            )
         return int(count)
+
+    def count_source_outside(self, start: datetime, end: datetime) -> int:
+        """Source rows with ``tx_datetime`` before ``start`` or at/after ``end``; 0 if missing."""
+        source = self.tables.source
+        with self._session(source) as con:
+            if not self._exists(con, source):
+                return 0
+            when, _ = self._source_time(con)
+            (count,) = _one_row(
+                con.execute(
+                    f"SELECT count(*) FROM {self._q(source)} WHERE {when} < ? OR {when} >= ?",
+                    [_utc(start), _utc(end)],
+                )
+            )
+        return int(count)
+
+    def latest_source_time(self, before: datetime) -> pd.Timestamp | None:
+        """The latest ``tx_datetime`` earlier than ``before``, or None when there is none."""
+        source = self.tables.source
+        with self._session(source) as con:
+            if not self._exists(con, source):
+                return None
+            when, _ = self._source_time(con)
+            (latest,) = _one_row(
+                con.execute(
+                    f"SELECT max({when}) FROM {self._q(source)} WHERE {when} < ?", [_utc(before)]
+                )
+            )
+        return None if latest is None else _utc(latest)
+
+    def stored_id_kinds(self, table: TableName) -> dict[str, IdKind]:
+        """How ``table`` stores each id column it has, "integer" or "text" (empty if no table)."""
+        with self._session(table) as con:
+            rows = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE lower(table_name) = lower(?) AND lower(table_schema) = lower(?)",
+                [table.table, table.schema or "main"],
+            ).fetchall()
+        kinds = {str(name).lower(): _id_kind(str(kind)) for name, kind in rows}
+        return {name: kind for name, kind in kinds.items() if name in ID_COLUMNS and kind}
+
+    def earliest_partitions_of(
+        self, table: TableName, column: str, values: pd.Series, start: date, end: date
+    ) -> pd.Series:
+        """The earliest partition date in ``[start, end)`` whose ``column`` holds each of
+        ``values``, indexed by value; values held by none of those partitions are absent."""
+        name = _column(column)
+        view = f"values_{uuid.uuid4().hex}"
+        if not len(values):
+            return _partitions_by_value([], [])
+        with self._session(table) as con:
+            if not self._exists(con, table):
+                return _partitions_by_value([], [])
+            con.register(view, pd.DataFrame({name: values.to_numpy()}))
+            try:
+                found = con.execute(
+                    f'SELECT v."{name}", min(t.{PARTITION_COLUMN}) FROM {view} v '
+                    f'JOIN {self._q(table)} t ON t."{name}" = v."{name}" '
+                    f"WHERE t.{PARTITION_COLUMN} >= ? AND t.{PARTITION_COLUMN} < ? GROUP BY 1",
+                    [start, end],
+                ).fetchnumpy()
+            finally:
+                con.unregister(view)
+        keys, days = found.values()
+        return _partitions_by_value(keys, days)
 
     def load_source(
         self, frame: pd.DataFrame, *, replace: bool = False, if_missing: bool = False
@@ -221,7 +305,7 @@ class DuckDBWarehouse(Warehouse):
         _check_columns(data.columns)
         data = normalise_frame(data)  # naive timestamps are UTC: store them as TIMESTAMPTZ
         view = f"load_{uuid.uuid4().hex}"
-        with self._session() as con:
+        with self._session(source) as con:
             con.register(view, data)
             try:
                 con.begin()
@@ -248,7 +332,7 @@ class DuckDBWarehouse(Warehouse):
         _check_columns(data.columns)
         view = f"stage_{uuid.uuid4().hex}"
         target = self._q(table)
-        with self._session() as con:
+        with self._session(table) as con:
             con.register(view, data)
             self._step("staged")
             con.begin()
@@ -343,6 +427,15 @@ def _column(name: str) -> str:
     return validate_identifier(name.lower(), what="column name")
 
 
+def _require_source_columns(source: TableName, stored: dict[str, str], wanted: list[str]) -> None:
+    """Raise a WarehouseError naming the ``wanted`` columns the source does not have."""
+    missing = [c for c in wanted if c not in stored]
+    if missing:
+        raise WarehouseError(
+            f"source table {source} has no column(s) {missing}; found {sorted(stored)}"
+        )
+
+
 def _typed_select(con: duckdb.DuckDBPyConnection, view: str) -> str:
     """``view``'s columns, with all-null (type NULL) ones as VARCHAR so later rows fit."""
     parts = []
@@ -352,7 +445,47 @@ def _typed_select(con: duckdb.DuckDBPyConnection, view: str) -> str:
     return ", ".join(parts)
 
 
-def _utc(value: object) -> pd.Timestamp:
+_DATA_ERRORS = (duckdb.DataError, duckdb.InvalidTypeException)
+"""DuckDB's conversion, out-of-range and type-mismatch errors: the data, not the moment, is wrong."""
+
+_INTEGER_TYPES = frozenset(
+    f"{prefix}{name}"
+    for prefix in ("", "U")
+    for name in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
+)
+
+
+def _id_kind(data_type: str) -> IdKind | None:
+    """The id kind a DuckDB column type holds: integers, text, or neither (None)."""
+    kind = data_type.upper()
+    if kind in _INTEGER_TYPES or (kind.startswith("DECIMAL(") and kind.endswith(",0)")):
+        return "integer"
+    return "text" if kind == "VARCHAR" else None
+
+
+def _data_error_message(obj: object, error: BaseException, limit: int = 400) -> str:
+    """A bounded message for a data error (DuckDB quotes the offending value, whatever its size)."""
+    text = " ".join(str(error).split())
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    where = f" on {obj}" if obj is not None else ""
+    return f"DuckDB{where}: a value does not fit its column's type, not retried ({text})"
+
+
+def _partitions_by_value(values: Any, days: Any) -> pd.Series:
+    """Partition dates (``date``) indexed by the values found in them."""
+    dates = [pd.Timestamp(day).date() for day in days]
+    return pd.Series(dates, index=pd.Index(values), dtype=object)
+
+
+def _one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The single row an aggregate query returns."""
+    row = cursor.fetchone()
+    if row is None:  # an aggregate always returns a row
+        raise WarehouseError("an aggregate query returned no row")
+    return row
+
+
+def _utc(value: Any) -> pd.Timestamp:
     """A timezone-aware UTC timestamp; naive values are taken to be UTC already."""
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -451,7 +584,7 @@ class _Column:
 
 def _empty(dtype: np.dtype | ExtensionDtype, n_rows: int) -> np.ndarray | ExtensionArray:
     if isinstance(dtype, ExtensionDtype):
-        return dtype.construct_array_type()._empty((n_rows,), dtype)
+        return dtype.construct_array_type()._empty((n_rows,), dtype)  # type: ignore[attr-defined]
     return np.empty(n_rows, dtype=dtype)
 
 
@@ -478,5 +611,5 @@ def _is_sorted(frame: pd.DataFrame, keys: tuple[str, ...], chunk: int = 1 << 20)
 def _sort_values(column: pd.Series) -> np.ndarray:
     """The column as a numpy array with the same order (datetimes as int64, no copy)."""
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        return pd.DatetimeIndex(column).asi8
+        return pd.DatetimeIndex(column).asi8  # type: ignore[attr-defined]  # not in the stubs
     return column.to_numpy()

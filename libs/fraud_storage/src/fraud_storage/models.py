@@ -1,25 +1,50 @@
 """Fraud models in the versioned model store: save, load for a pipeline shape, load the promoted one.
 
 A model is stored as two files (``model.cbm``, ``metadata.json``) under an immutable version of
-:class:`~fraud_storage.model_store.ModelStore`. Loading checks the pipeline shape recorded in the
-metadata against the running one before anything else: a model of another shape (other windows,
-label delay or feature list) raises :class:`~fraud_core.shape.ShapeMismatchError`, a permanent
-error that says to retrain. A model saved before shapes were recorded (metadata schema 1) is
-refused for scoring; for comparison in the promotion gate it is accepted when its feature list
-is the running one's (see :func:`load_model`).
+:class:`~fraud_storage.model_store.ModelStore`, which verifies their SHA-256 on every load. Loading
+then checks the pipeline shape recorded in the metadata against the running one: a model of another
+shape (other windows, label delay or feature list) raises :class:`~fraud_core.shape.ShapeMismatchError`,
+a permanent error that says to retrain. A model saved before shapes were recorded (metadata schema 1)
+is refused for scoring; for comparison in the promotion gate it is accepted when its feature list
+is the running one's (see :func:`load_model`). A broken ``metadata.json`` (bad JSON, unknown or
+missing keys) raises :class:`~fraud_storage.model_store.ModelIntegrityError`, also permanent.
+
+The promoted model comes with its version as the store verified it (:class:`PromotedModel`):
+scores carry that version, never a name read from the metadata file.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fraud_core.model import METADATA_FILE, MODEL_FILE, FraudModel, ModelMetadata
 from fraud_core.shape import PipelineShape, ShapeMismatchError
-from fraud_storage.model_store import ModelStore
+from fraud_storage.model_store import ModelIntegrityError, ModelStore, PromotionRecord
 
-__all__ = ["NoPromotedModelError", "load_model", "load_promoted_model", "save_model"]
+__all__ = [
+    "NoPromotedModelError",
+    "PromotedModel",
+    "load_model",
+    "load_promoted_model",
+    "save_model",
+]
 
 
 class NoPromotedModelError(RuntimeError):
     """Scoring was asked for before any model passed the promotion gate."""
+
+
+@dataclass(frozen=True)
+class PromotedModel:
+    """The promoted model, verified against its promotion record and its version's manifest."""
+
+    model: FraudModel
+    record: PromotionRecord
+
+    @property
+    def version(self) -> str:
+        """The store's version of the model (what scores record as their model version)."""
+        return self.record.version
 
 
 def save_model(store: ModelStore, model: FraudModel) -> str:
@@ -35,27 +60,64 @@ def save_model(store: ModelStore, model: FraudModel) -> str:
 def load_model(
     store: ModelStore, version: str, shape: PipelineShape, *, accept_unrecorded_shape: bool = False
 ) -> FraudModel:
-    """Load a stored version trained with ``shape``; raises ShapeMismatchError otherwise.
+    """Load a verified stored version trained with ``shape``; raises ShapeMismatchError otherwise.
 
     ``accept_unrecorded_shape`` also accepts a model whose metadata predates recorded shapes when
     its feature list is ``shape``'s (the promotion gate compares a candidate with such a model
     rather than with the floors alone); scoring never does.
     """
-    files = store.load(version)
-    metadata = ModelMetadata.from_json(files[METADATA_FILE])
-    _require_shape(version, metadata, shape, accept_unrecorded_shape)
-    return FraudModel.from_bytes(files[MODEL_FILE], files[METADATA_FILE], shape.feature_columns())
+    return _fraud_model(store, version, store.load(version), shape, accept_unrecorded_shape)
 
 
-def load_promoted_model(store: ModelStore, shape: PipelineShape) -> FraudModel:
-    """The promoted model, of ``shape``; raises NoPromotedModelError when none was promoted."""
-    record = store.promoted()
+def load_promoted_model(
+    store: ModelStore,
+    shape: PipelineShape,
+    *,
+    record: PromotionRecord | None = None,
+    accept_unrecorded_shape: bool = False,
+) -> PromotedModel:
+    """The promoted model of ``shape``, verified against ``record`` (default: read it now).
+
+    Raises NoPromotedModelError when none was promoted, ModelIntegrityError when the record, the
+    manifest, the promotion certificate or a file do not match, ShapeMismatchError for another
+    shape (``accept_unrecorded_shape`` as in :func:`load_model`).
+    """
+    record = store.promoted() if record is None else record
     if record is None:
         raise NoPromotedModelError(
             f"no promoted model in {store.root}: materialize fraud_detection_model first "
             "(its promotion_gate check must pass before fraud_scores can run)"
         )
-    return load_model(store, record.version, shape)
+    files = store.load_promoted(record)
+    model = _fraud_model(store, record.version, files, shape, accept_unrecorded_shape)
+    return PromotedModel(model=model, record=record)
+
+
+def _fraud_model(
+    store: ModelStore,
+    version: str,
+    files: dict[str, bytes],
+    shape: PipelineShape,
+    accept_unrecorded_shape: bool,
+) -> FraudModel:
+    missing = sorted({MODEL_FILE, METADATA_FILE} - set(files))
+    if missing:
+        raise ModelIntegrityError(
+            f"model version {version} in {store.root} has no {', '.join(missing)}"
+        )
+    metadata = _metadata(store, version, files[METADATA_FILE])
+    _require_shape(version, metadata, shape, accept_unrecorded_shape)
+    return FraudModel.from_bytes(files[MODEL_FILE], files[METADATA_FILE], shape.feature_columns())
+
+
+def _metadata(store: ModelStore, version: str, raw: bytes) -> ModelMetadata:
+    """The version's metadata; a broken file is a permanent ModelIntegrityError naming it."""
+    try:
+        return ModelMetadata.from_json(raw)
+    except (ValueError, TypeError) as error:  # bad JSON, unknown keys / missing keys
+        raise ModelIntegrityError(
+            f"{store.path(version) / METADATA_FILE} is broken ({type(error).__name__}: {error})"
+        ) from None
 
 
 def _require_shape(

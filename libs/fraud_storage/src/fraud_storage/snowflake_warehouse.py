@@ -57,8 +57,9 @@ from snowflake.connector import errors as sf_errors
 from snowflake.connector.constants import FIELD_ID_TO_NAME
 from snowflake.connector.secret_detector import SecretDetector
 
-from fraud_core.columns import TRANSACTION_ID, TX_DATETIME
+from fraud_core.columns import ID_COLUMNS, TRANSACTION_ID, TX_DATETIME
 from fraud_core.features import WindowTotals, WindowTotalsRequest
+from fraud_core.ids import IdKind
 from fraud_storage.identifiers import (
     InvalidIdentifierError,
     TableName,
@@ -70,6 +71,7 @@ from fraud_storage.tables import PARTITION_COLUMN, TableNames
 from fraud_storage.warehouse import (
     FaultHook,
     Warehouse,
+    WarehouseDataError,
     WarehouseError,
     normalise_frame,
     partition_filter,
@@ -159,6 +161,11 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, ConnectionError | TimeoutError)
 
 
+def _is_data_error(error: BaseException) -> bool:
+    """A value that does not fit its type (SQLSTATE class 22, e.g. 22018 "not recognized")."""
+    return isinstance(error, sf_errors.Error) and str(error.sqlstate or "").startswith("22")
+
+
 def _is_authentication_error(error: BaseException) -> bool:
     if not isinstance(error, sf_errors.Error) or is_transient(error):
         return False
@@ -246,18 +253,22 @@ def _storage_column(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
         if pa.types.is_float16(kind):
             return column.cast(pa.float32())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise WarehouseError(f"column {name!r}: cannot store {kind} values ({exc})") from exc
+        raise WarehouseDataError(
+            f"column {name!r}: cannot store {kind} values ({_error_text(exc)})"
+        ) from exc
     arrow_to_snowflake_type(kind, column=name)  # raises for anything else unsupported
     return column
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """The frame as an Arrow table ready for Parquet: upper-case validated names, NTZ-as-UTC."""
-    names = _check_column_names(frame.columns)
+    names = _check_column_names(list(frame.columns))
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)  # names set below, no copy
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-        raise WarehouseError(f"cannot convert the frame to Arrow for loading: {exc}") from exc
+        raise WarehouseDataError(
+            f"cannot convert the frame to Arrow for loading: {_error_text(exc)}"
+        ) from exc
     columns = [_storage_column(n, c) for n, c in zip(names, table.columns, strict=True)]
     return pa.table(columns, names=[n.upper() for n in names])
 
@@ -356,6 +367,14 @@ def _timestamp_literal(ts: pd.Timestamp, column_type: str) -> tuple[str, str]:
     if column_type.startswith(("TIMESTAMP_TZ", "TIMESTAMP_LTZ")):
         return "TIMESTAMP_TZ", f"{text}+00:00"  # the connector's own format
     return "TIMESTAMP_NTZ", text
+
+
+def _id_kind(data_type: str, scale: Any) -> IdKind | None:
+    """The id kind a Snowflake column type holds: integers, text, or neither (None)."""
+    kind = data_type.upper()
+    if kind in ("NUMBER", "DECIMAL", "NUMERIC", "FIXED", "INT", "INTEGER", "BIGINT"):
+        return "integer" if not scale else None
+    return "text" if kind in ("TEXT", "VARCHAR", "STRING") else None
 
 
 def _to_utc_timestamp(value: Any) -> pd.Timestamp:
@@ -544,7 +563,8 @@ class SnowflakeWarehouse(Warehouse):
                     "; not retried: the connection was lost after the append was sent, so it may"
                     " or may not have been applied"
                 )
-            raise WarehouseError(message) from error
+            failure = WarehouseDataError if _is_data_error(error) else WarehouseError
+            raise failure(message) from error
 
     def _attempt(self, fn: Callable[[_Session, _Attempt], T], state: _Attempt) -> T:
         with self._connect() as con:
@@ -666,10 +686,17 @@ class SnowflakeWarehouse(Warehouse):
         """Whether ``table`` exists (and is visible to the session's role)."""
         return self._run("table_exists", table, lambda s, _: bool(self._column_types(s, table)))
 
-    def read_source(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps."""
+    def read_source(
+        self, start: datetime, end: datetime, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps.
+
+        ``columns``: only these (lower-case names, in this order); default every column.
+        """
         source = self.tables.source
         low, high = _utc(start), _utc(end)
+        wanted = _check_column_names(columns) if columns else []
+        select = ", ".join(quote_identifier(n, "snowflake") for n in wanted) if wanted else "*"
 
         def op(s: _Session, _: _Attempt) -> pd.DataFrame:
             types = self._column_types(s, source)
@@ -684,13 +711,19 @@ class SnowflakeWarehouse(Warehouse):
                     f"source table {source}: column {_TIME} has type "
                     f"{time_type}; expected TIMESTAMP_NTZ holding UTC (or _TZ/_LTZ)"
                 )
+            missing = [n for n in wanted if n.upper() not in types]
+            if missing:
+                raise WarehouseError(
+                    f"source table {source} has no column(s) {missing}; "
+                    f"found {sorted(t.lower() for t in types)}"
+                )
             cast, low_value = _timestamp_literal(low, time_type)
-            _, high_value = _timestamp_literal(high, time_type)
+            _high_cast, high_value = _timestamp_literal(high, time_type)
             order = f'"{_TIME}"' + (f', "{_ID}"' if _ID in types else "")
             s.execute(
                 "SELECT",
                 source,
-                f"SELECT * FROM {source.quoted('snowflake')} "
+                f"SELECT {select} FROM {source.quoted('snowflake')} "
                 f'WHERE "{_TIME}" >= CAST(? AS {cast}) AND "{_TIME}" < CAST(? AS {cast}) '
                 f"ORDER BY {order}",
                 [low_value, high_value],
@@ -733,6 +766,126 @@ class SnowflakeWarehouse(Warehouse):
             return int(rows[0][0]) if rows else 0
 
         return self._run("count_source_without_time", source, op)
+
+    def _source_time_type(self, s: _Session) -> str | None:
+        """The source's time column type (None when the source is missing), checked usable."""
+        source = self.tables.source
+        types = self._column_types(s, source)
+        if not types:
+            return None
+        time_type = types.get(_TIME)
+        if time_type is None or not time_type.startswith(("TIMESTAMP", "DATE")):
+            raise WarehouseError(
+                f"source table {source}: column {_TIME} has type {time_type}; expected "
+                "TIMESTAMP_NTZ holding UTC (or _TZ/_LTZ)"
+            )
+        return time_type
+
+    def count_source_outside(self, start: datetime, end: datetime) -> int:
+        """Source rows with ``tx_datetime`` before ``start`` or at/after ``end``; 0 if missing."""
+        source = self.tables.source
+
+        def op(s: _Session, _: _Attempt) -> int:
+            time_type = self._source_time_type(s)
+            if time_type is None:
+                return 0
+            cast, low = _timestamp_literal(_utc(start), time_type)
+            high = _timestamp_literal(_utc(end), time_type)[1]
+            rows = s.query(
+                "SELECT",
+                source,
+                f"SELECT COUNT(*) FROM {source.quoted('snowflake')} "
+                f'WHERE "{_TIME}" < CAST(? AS {cast}) OR "{_TIME}" >= CAST(? AS {cast})',
+                [low, high],
+            )
+            return int(rows[0][0]) if rows else 0
+
+        return self._run("count_source_outside", source, op)
+
+    def latest_source_time(self, before: datetime) -> pd.Timestamp | None:
+        """The latest ``tx_datetime`` earlier than ``before``, or None when there is none."""
+        source = self.tables.source
+
+        def op(s: _Session, _: _Attempt) -> Any:
+            time_type = self._source_time_type(s)
+            if time_type is None:
+                return None
+            cast, bound = _timestamp_literal(_utc(before), time_type)
+            rows = s.query(
+                "SELECT",
+                source,
+                f'SELECT MAX("{_TIME}"), COUNT("{_TIME}") FROM {source.quoted("snowflake")} '
+                f'WHERE "{_TIME}" < CAST(? AS {cast})',
+                [bound],
+            )
+            # the count, not the maximum, says "none": a NULL maximum may come back as 1970
+            return rows[0][0] if rows and rows[0][1] else None
+
+        latest = self._run("latest_source_time", source, op)
+        return None if latest is None else _to_utc_timestamp(latest)
+
+    def stored_id_kinds(self, table: TableName) -> dict[str, IdKind]:
+        """How ``table`` stores each id column it has, "integer" or "text" (empty if no table)."""
+        catalog = f"{quote_identifier(table.database, 'snowflake')}." if table.database else ""
+        if table.schema:
+            where, params = "table_schema = ? AND table_name = ?", [table.schema.upper()]
+        else:
+            where, params = "table_schema = CURRENT_SCHEMA() AND table_name = ?", []
+
+        def op(s: _Session, _: _Attempt) -> list:
+            return s.query(
+                "DESCRIBE",
+                table,
+                f"SELECT column_name, data_type, numeric_scale FROM {catalog}"
+                f"INFORMATION_SCHEMA.COLUMNS WHERE {where}",
+                [*params, table.table.upper()],
+            )
+
+        kinds: dict[str, IdKind] = {}
+        for name, data_type, scale in self._run("stored_id_kinds", table, op):
+            kind = _id_kind(str(data_type), scale)
+            if str(name).lower() in ID_COLUMNS and kind is not None:
+                kinds[str(name).lower()] = kind
+        return kinds
+
+    def earliest_partitions_of(
+        self, table: TableName, column: str, values: pd.Series, start: date, end: date
+    ) -> pd.Series:
+        """The earliest partition date in ``[start, end)`` whose ``column`` holds each of
+        ``values``, indexed by value; values held by none of those partitions are absent.
+
+        The values are loaded (Parquet, ``PUT``, ``COPY``) into a temporary table and joined in
+        Snowflake: a day's millions of ids never go through bind parameters.
+        """
+        (name,) = _check_column_names([column])
+        data = frame_to_arrow(pd.DataFrame({name: values.to_numpy()}))
+        quoted = quote_identifier(name, "snowflake")
+        partition_column = quote_identifier(PARTITION_COLUMN, "snowflake")
+
+        def op(s: _Session, _: _Attempt) -> pd.DataFrame:
+            if not self._column_types(s, table):
+                return pd.DataFrame({name: [], PARTITION_COLUMN: []})
+            staging = self._load_staging(
+                s, table, data.schema, files, data.num_rows, like_target=False
+            )
+            s.execute(
+                "SELECT",
+                table,
+                f"SELECT v.{quoted}, MIN(t.{partition_column}) AS {partition_column} "
+                f"FROM {staging} v JOIN {table.quoted('snowflake')} t ON t.{quoted} = v.{quoted} "
+                f"WHERE t.{partition_column} >= CAST(? AS DATE) "
+                f"AND t.{partition_column} < CAST(? AS DATE) GROUP BY 1",
+                [pd.Timestamp(start).date().isoformat(), pd.Timestamp(end).date().isoformat()],
+            )
+            return s.fetch_frame(table)
+
+        if not len(values):
+            return pd.Series([], index=pd.Index([]), dtype=object)
+        with tempfile.TemporaryDirectory(prefix="fraud_sf_values_") as directory:
+            files = _write_parquet(data, directory, self._rows_per_file)
+            found = self._run("earliest_partitions_of", table, op)
+        days = [pd.Timestamp(day).date() for day in found[PARTITION_COLUMN]]
+        return pd.Series(days, index=pd.Index(found[name]), dtype=object)
 
     def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:
         """Bulk-load transactions into the source table (creating it); returns rows loaded."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, fields, replace
 
 from fraud_core.columns import PARTITION_DATE
-from fraud_storage.identifiers import InvalidIdentifierError, TableName
+from fraud_storage.branches import branch_identifier
+from fraud_storage.identifiers import TableName
 
 PARTITION_COLUMN = PARTITION_DATE
 """Every output table carries the daily partition it belongs to in this DATE column."""
@@ -51,10 +51,10 @@ class TableNames:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
 
     def for_branch(self, branch: str) -> TableNames:
-        """The same tables with outputs in a schema of their own for a branch deployment."""
-        suffix = re.sub(r"[^A-Za-z0-9_]", "_", branch).strip("_").upper()[:80]
-        if not suffix:
-            raise InvalidIdentifierError(f"cannot derive a schema name from branch {branch!r}")
+        """The same tables with outputs in a schema of their own for a branch deployment:
+        ``<schema>_<name>``, ``name`` from :func:`fraud_storage.branches.branch_identifier` (the
+        name the branch's model-store prefix and report directory carry too)."""
+        suffix = branch_identifier(branch)
         changes = {
             role: name.with_schema(f"{name.schema or 'FRAUD'}_{suffix}")
             for role, name in self.outputs().items()

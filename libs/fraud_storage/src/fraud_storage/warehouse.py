@@ -9,7 +9,7 @@ it, and a failure at any step leaves the previous rows in place.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -24,12 +24,18 @@ WRITE_STEPS = ("staged", "before_swap", "during_swap", "after_swap")
 
 if TYPE_CHECKING:
     from fraud_core.features import WindowTotals, WindowTotalsRequest
+    from fraud_core.ids import IdKind
 
 FaultHook = Callable[[str], None]
 
 
 class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message names the object involved."""
+
+
+class WarehouseDataError(WarehouseError):
+    """A value does not fit its column's type (a conversion or range error): permanent, since
+    the same data fails the same way on every attempt, so it is never retried."""
 
 
 class Warehouse(ABC):
@@ -46,8 +52,14 @@ class Warehouse(ABC):
             self._fault_hook(name)
 
     @abstractmethod
-    def read_source(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps."""
+    def read_source(
+        self, start: datetime, end: datetime, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Source rows with ``start <= tx_datetime < end``, lower-case columns, UTC timestamps.
+
+        ``columns``: only these (lower-case names, in this order; a name the source does not
+        have raises WarehouseError); default every column.
+        """
 
     @abstractmethod
     def source_time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
@@ -56,6 +68,26 @@ class Warehouse(ABC):
     @abstractmethod
     def count_source_without_time(self) -> int:
         """Source rows whose ``tx_datetime`` is NULL (no day reads them); 0 when it is missing."""
+
+    @abstractmethod
+    def count_source_outside(self, start: datetime, end: datetime) -> int:
+        """Source rows with ``tx_datetime`` before ``start`` or at/after ``end`` (no day in that
+        range reads them); 0 when the source is missing."""
+
+    @abstractmethod
+    def latest_source_time(self, before: datetime) -> pd.Timestamp | None:
+        """The latest ``tx_datetime`` earlier than ``before``, or None when there is none."""
+
+    @abstractmethod
+    def stored_id_kinds(self, table: TableName) -> dict[str, IdKind]:
+        """How ``table`` stores each id column it has, "integer" or "text" (empty if no table)."""
+
+    @abstractmethod
+    def earliest_partitions_of(
+        self, table: TableName, column: str, values: pd.Series, start: date, end: date
+    ) -> pd.Series:
+        """The earliest partition date in ``[start, end)`` whose ``column`` holds each of
+        ``values``, indexed by value; values held by none of those partitions are absent."""
 
     @abstractmethod
     def load_source(self, frame: pd.DataFrame, *, replace: bool = False) -> int:

@@ -72,7 +72,8 @@ def pipeline_resources(
     policy_env: Mapping[str, str] | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
-    """The hybrid pipeline's resources under ``root``: an ``n_days``, 800-card simulated source.
+    """The hybrid pipeline's resources under ``root``: an ``n_days``, 800-card simulated source
+    whose labels arrive ``shape.label_delay_days`` late.
 
     ``training`` is the hybrid location's training resource (built by the caller, which owns its
     class); ``settings`` override the shared business knobs (``FraudSettings``); ``policy_env``
@@ -82,8 +83,15 @@ def pipeline_resources(
     return {
         "warehouse": DuckDBWarehouseResource(
             duckdb=DuckDBResource(database=str(root / "warehouse.duckdb")),
+            # Labels arrive late, as in a real source (and the local seed): NULL for the last
+            # label delay's days, so the assets run the label-delay logic of production.
             seed=LocalSeed(
-                n_customers=800, n_terminals=1600, n_days=n_days, end_date=LAST_DAY, seed=3
+                n_customers=800,
+                n_terminals=1600,
+                n_days=n_days,
+                end_date=LAST_DAY,
+                seed=3,
+                label_delay_days=shape.label_delay_days,
             ),
         ),
         "model_store": ModelStoreResource(root=str(root / "models")),

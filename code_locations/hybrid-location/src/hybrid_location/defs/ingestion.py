@@ -1,18 +1,25 @@
 """Ingestion: the day's source transactions validated or quarantined, and matured label counts."""
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 
 from fraud_core.columns import (
     PIPELINE_SHAPE,
     REJECT_REASON,
     TRANSACTION_DAY,
+    TRANSACTION_ID,
 )
 from fraud_core.features import matured_totals
 from fraud_core.features.registry import NB_FRAUD, NB_LABELLED, NB_TX
-from fraud_core.schema import validate_transactions
+from fraud_core.schema import (
+    EarlierDays,
+    TransactionRules,
+    future_cutoff,
+    validate_transactions,
+)
 from fraud_core.shape import PipelineShape
 from fraud_dagster.partitions import (
     daily_partitions,
@@ -30,7 +37,7 @@ from fraud_storage.feature_inputs import read_days
 from fraud_storage.shaped_partitions import (
     replace_shaped_partition,
 )
-from fraud_storage.warehouse import date_column
+from fraud_storage.warehouse import Warehouse, date_column
 from hybrid_location.conventions import (
     GROUP,
     RETRY,
@@ -38,6 +45,11 @@ from hybrid_location.conventions import (
     fail_fast_on_permanent_errors,
     stored_rows,
 )
+
+RULES = TransactionRules.from_env()
+"""The row rules of this deployment (``FRAUD_MAX_TX_AMOUNT``, ``FRAUD_MAX_ID_LENGTH``,
+``FRAUD_REPEAT_WINDOW_DAYS`` over the code defaults), read once when the location loads: a bad
+value fails the load, naming the variable."""
 
 
 @dg.asset(
@@ -49,7 +61,8 @@ from hybrid_location.conventions import (
     description=(
         "The day's card transactions from the warehouse source table, validated against the "
         "transaction contract. Valid rows are kept for the pipeline; every other row is quarantined "
-        "with its reason. Needs warehouse access and memory for a full day."
+        "with its reason (a transaction id validated on an earlier day included). Needs warehouse "
+        "access and memory for a full day."
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -61,7 +74,10 @@ from hybrid_location.conventions import (
         dg.AssetCheckSpec(
             "day_is_complete",
             asset="raw_customer_transactions",
-            description="the source holds transactions after the day ended (the day is closed)",
+            description=(
+                "the source holds a transaction after the day ended and not in the future (the "
+                "day is closed); a row dated years ahead does not count"
+            ),
         ),
         dg.AssetCheckSpec(
             "source_rows_all_have_a_time",
@@ -69,6 +85,14 @@ from hybrid_location.conventions import (
             description=(
                 "no source row has a NULL tx_datetime: such a row belongs to no day, so no "
                 "partition reads, validates or quarantines it; warns with the count"
+            ),
+        ),
+        dg.AssetCheckSpec(
+            "source_rows_all_inside_partitions",
+            asset="raw_customer_transactions",
+            description=(
+                "no source row is dated before the first partition or in the future: no "
+                "partition reads such a row; warns with the count"
             ),
         ),
     ],
@@ -81,53 +105,74 @@ def raw_customer_transactions(
     day = partition_day(context)
     start, end = day_bounds(day)
     wh = warehouse.get_warehouse()
+    validated = wh.tables.validated
+    now = pd.Timestamp.now(tz="UTC")
+    horizon = future_cutoff(now)  # later source times are in the future, for every check
     began = time.perf_counter()
     raw = wh.read_source(start, end)
     read_seconds = elapsed(began)
-    result = validate_transactions(raw)
-    wh.replace_partition(wh.tables.validated, result.valid, day)
+    rows_read = len(raw)
+    result = validate_transactions(
+        raw,
+        now=now,
+        rules=RULES,
+        id_kinds=wh.stored_id_kinds(validated),
+        earlier_days=_earlier_days(wh, day) if RULES.repeat_window_days else None,
+    )
+    del raw  # a day of millions of rows: free it before the writes
+    wh.replace_partition(validated, result.valid, day)
     wh.replace_partition(wh.tables.rejected, result.rejected, day)
-    stored_valid = stored_rows(wh, wh.tables.validated, day)
+    stored_valid = stored_rows(wh, validated, day)
     stored_rejected = stored_rows(wh, wh.tables.rejected, day)
     if result.n_rejected:
         reasons = result.rejected[REJECT_REASON].value_counts().head(10)
         context.log.warning(f"{result.n_rejected} rows quarantined on {day}: {reasons.to_dict()}")
-    time_range = wh.source_time_range()
-    closed = bool(time_range and time_range[1] >= end)
+    latest = wh.latest_source_time(horizon)
     without_time = wh.count_source_without_time()
     if without_time:
         context.log.warning(
             f"{without_time} source rows have no tx_datetime and belong to no day: fix them in "
             f"{wh.tables.source}"
         )
+    first = daily_partitions.start
+    outside = wh.count_source_outside(first, horizon)
+    if outside:
+        context.log.warning(
+            f"{outside} source rows are dated before {first.date()} (the first partition) or "
+            f"after {horizon.floor('s')} (the future) and belong to no day: fix them in "
+            f"{wh.tables.source}"
+        )
     return dg.MaterializeResult(
         metadata={
-            "rows_read": result.n_read,
+            "rows_read": rows_read,
             "rows_valid": result.n_valid,
             "rows_rejected": result.n_rejected,
             "extra_columns_dropped": list(result.extra_columns),
+            "transaction_rules": RULES.describe(),
             "read_seconds": read_seconds,
             "total_seconds": elapsed(began),
-            "table": str(wh.tables.validated),
+            "table": str(validated),
             "rejects_table": str(wh.tables.rejected),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="rows_conserved",
-                passed=stored_valid + stored_rejected == result.n_read,
+                passed=stored_valid + stored_rejected == rows_read,
                 metadata={
-                    "read": result.n_read,
+                    "read": rows_read,
+                    "validated": result.n_read,
                     "stored_valid": stored_valid,
                     "stored_rejected": stored_rejected,
                 },
             ),
             dg.AssetCheckResult(
                 check_name="day_is_complete",
-                passed=closed and result.n_read > 0,
+                passed=latest is not None and latest >= end and rows_read > 0,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
-                    "latest_source_transaction": str(time_range[1]) if time_range else "none",
-                    "rows_read": result.n_read,
+                    "latest_source_transaction": str(latest) if latest is not None else "none",
+                    "not_after": str(horizon.floor("s")),
+                    "rows_read": rows_read,
                 },
             ),
             dg.AssetCheckResult(
@@ -136,7 +181,25 @@ def raw_customer_transactions(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"source_rows_without_tx_datetime": without_time},
             ),
+            dg.AssetCheckResult(
+                check_name="source_rows_all_inside_partitions",
+                passed=outside == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "source_rows_outside_partitions": outside,
+                    "first_partition": str(first.date()),
+                    "not_after": str(horizon.floor("s")),
+                },
+            ),
         ],
+    )
+
+
+def _earlier_days(wh: Warehouse, day: date) -> EarlierDays:
+    """Where the day's transaction ids were validated in the repeat window before ``day``."""
+    first = day - timedelta(days=RULES.repeat_window_days)
+    return lambda ids: wh.earliest_partitions_of(
+        wh.tables.validated, TRANSACTION_ID, ids, first, day
     )
 
 

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import dagster as dg
-from upath import UPath
 
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
 from fraud_dagster.partitions import (
@@ -17,6 +16,7 @@ from fraud_dagster.resources import (
     WarehouseResource,
 )
 from fraud_dagster.settings import FraudSettings
+from fraud_storage.reports import PublishedReport, publish_report
 from hybrid_location.conventions import (
     GROUP,
     RETRY,
@@ -59,13 +59,18 @@ def daily_fraud_report(
         scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
     )
     wh.replace_partition(wh.tables.report, report_summary_frame(report), day)
-    path = UPath(report_dir.html_path(day))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    published = publish_report(report_dir.html_path(day), render_html(report))  # whole or nothing
     return dg.MaterializeResult(
         metadata={
-            "report_path": dg.MetadataValue.path(str(path)),
+            "report_path": report_link(published),
             "report": dg.MetadataValue.md(render_markdown(report)),
             "table": str(wh.tables.report),
         }
     )
+
+
+def report_link(published: PublishedReport) -> dg.MetadataValue:
+    """The UI's link to the report: a URL on an object store, a path for a local file."""
+    if published.url is not None:
+        return dg.MetadataValue.url(published.url)
+    return dg.MetadataValue.path(published.path)

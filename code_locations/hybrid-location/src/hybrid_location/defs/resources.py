@@ -34,7 +34,7 @@ def build_resources(environment: Environment | None = None) -> dict[str, object]
         "training": TrainingSettings(),
         "shape": shape_resource(),
         "promotion_policy": promotion_policy_resource(environment),
-        "report_dir": report_directory_resource(),
+        "report_dir": report_directory_resource(environment=environment),
     }
 
 

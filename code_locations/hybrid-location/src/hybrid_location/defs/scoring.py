@@ -78,8 +78,8 @@ def fraud_scores(
         shape,
         rebuild=transformed_transactions.key.to_user_string(),
     )
-    model = load_promoted_model(model_store.get_store(), shape)
-    scores = score_transactions(model, features)
+    promoted = load_promoted_model(model_store.get_store(), shape)  # verified, or a Failure
+    scores = score_transactions(promoted.model, features, model_version=promoted.version)
     score_seconds = elapsed(began)
     wh.replace_partition(wh.tables.scores, scores, day)
     stored = stored_rows(wh, wh.tables.scores, day)
@@ -89,7 +89,7 @@ def fraud_scores(
     return dg.MaterializeResult(
         metadata={
             "rows": len(scores),
-            "model_version": model.metadata.model_id,
+            "model_version": promoted.version,
             PIPELINE_SHAPE: shape.fingerprint,
             "mean_score": float(s.mean()) if len(s) else 0.0,
             "alerts_at_threshold": int((s >= settings.alert_threshold).sum()),

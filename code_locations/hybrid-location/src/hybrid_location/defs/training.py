@@ -1,35 +1,52 @@
-"""The fraud model: trained on a trailing labelled window, promoted only through the gate."""
+"""The fraud model: trained on a trailing labelled window, promoted only through the gate.
 
+Bounded at any daily volume: the window is read a day at a time, only the columns training needs
+(the shape's features and keys from the features table, ``transaction_id, tx_fraud`` from the
+source), and each day is sampled as it is read (every fraud, a seeded share of the genuine rows
+weighted back, ``TrainingSettings.genuine_sample_rate``), so training holds the sample, never the
+window. The validation window is never sampled: it is scored a day at a time by each model.
+"""
+
+from collections.abc import Callable, Iterator
 from datetime import date
 
 import dagster as dg
 import pandas as pd
 
 from fraud_core.columns import (
+    CUSTOMER_ID,
     PIPELINE_SHAPE,
     TRANSACTION_ID,
+    TX_DATETIME,
     TX_FRAUD,
 )
-from fraud_core.model import train_model
-from fraud_core.promotion import PromotionPolicy, decide_promotion, validation_metrics
+from fraud_core.model import FraudModel, train_model
+from fraud_core.promotion import PromotionPolicy, decide_promotion
 from fraud_core.scoring import refresh_labels
 from fraud_core.shape import PipelineShape, ShapeMismatchError
-from fraud_core.training import TrainingWindows, training_windows
+from fraud_core.training import (
+    TrainingSampler,
+    TrainingWindows,
+    training_windows,
+    validation_metrics_by_chunk,
+)
 from fraud_dagster.partitions import (
     day_bounds,
 )
 from fraud_dagster.resources import (
+    WAREHOUSE_POOL,
     ModelStoreResource,
     WarehouseResource,
 )
 from fraud_dagster.settings import FraudSettings
 from fraud_storage import ModelStore, PromotionRecord, Warehouse
+from fraud_storage.model_store import LegacyModelStoreError
 from fraud_storage.models import (
-    load_model,
+    load_promoted_model,
     save_model,
 )
 from fraud_storage.shaped_partitions import (
-    read_shaped_partitions,
+    iter_shaped_days,
 )
 from hybrid_location.conventions import (
     GROUP,
@@ -50,6 +67,7 @@ class TrainingConfig(dg.Config):
     kinds={"python", "machine-learning"},
     group_name=GROUP,
     deps=[transformed_transactions],
+    pool=WAREHOUSE_POOL,
     retry_policy=dg.RetryPolicy(max_retries=1),
     description=(
         "CatBoost fraud classifier trained on a trailing window of labelled days (labels older than "
@@ -79,23 +97,32 @@ def fraud_detection_model(
 ) -> dg.MaterializeResult:
     """Train a candidate model, evaluate it against production, promote it if it passes."""
     wh, store = warehouse.get_warehouse(), model_store.get_store()
+    # The record before training: the promotion below is a compare-and-swap against it, so a
+    # concurrent training that promoted meanwhile is never silently overwritten.
+    current_record = store.promoted()
     windows = training_windows(
         _as_of(wh, config), shape.label_delay_days, training.train_days, training.validation_days
     )
-    train, valid = _labelled_features(wh, windows, shape)
+    model = _train(context, wh, windows, shape, training)
+    valid = _validation_days(wh, windows, shape)
+    candidate = validation_metrics_by_chunk(model, valid(), k=settings.alert_budget)
     context.log.info(
-        f"training on {windows.describe_train()} ({len(train)} rows), validating on "
-        f"{windows.describe_validation()} ({len(valid)} rows)"
+        f"validated on {windows.describe_validation()} "
+        f"({int(candidate.get('n_eval', 0))} labelled rows)"
     )
-    model = train_model(train, training.train_config(), log=context.log.info, shape=shape)
-    candidate = validation_metrics(model, valid, k=settings.alert_budget)
     model.metadata.metrics.update(candidate)
     version = save_model(store, model)
-    current_record = store.promoted()
     current = _current_metrics(context, store, current_record, valid, shape, settings.alert_budget)
     decision = decide_promotion(candidate, current, promotion_policy)
     if decision.promote:
-        store.promote(version, reason=decision.reason, metrics=candidate)
+        store.promote(
+            version,
+            reason=decision.reason,
+            metrics=candidate,
+            compared_with=current,
+            policy=promotion_policy.describe(),
+            expected_current=current_record,
+        )
     meta = model.metadata
     return dg.MaterializeResult(
         metadata={
@@ -110,6 +137,9 @@ def fraud_detection_model(
             "validation_window": windows.describe_validation(),
             "train_rows": meta.n_rows,
             "train_labelled": meta.n_labelled,
+            "train_labelled_before_sampling": meta.n_labelled_before_sampling or 0,
+            "train_genuine_sample_rate": meta.genuine_sample_rate or 1.0,
+            "train_sample_seed": meta.sample_seed if meta.sample_seed is not None else -1,
             "train_unlabelled_excluded": meta.n_unlabelled_excluded,
             "train_frauds": meta.n_fraud,
             **{f"validation_{k}": float(v) for k, v in candidate.items()},
@@ -149,36 +179,72 @@ def _as_of(wh: Warehouse, config: TrainingConfig) -> date:
     return days[-1]
 
 
-def _labelled_features(
+def _train(
+    context: dg.AssetExecutionContext,
+    wh: Warehouse,
+    windows: TrainingWindows,
+    shape: PipelineShape,
+    training: TrainingSettings,
+) -> FraudModel:
+    """A candidate trained on the sampled training window (the sample freed on return)."""
+    sampler = TrainingSampler(training.genuine_sample_rate, training.sample_seed)
+    for rows in _labelled_days(wh, windows.train, shape, _training_columns(shape)):
+        sampler.add(rows)
+    sample = sampler.sample()
+    context.log.info(f"training on {windows.describe_train()}: {sample.record.describe()}")
+    return train_model(
+        sample.rows,
+        training.train_config(),
+        log=context.log.info,
+        shape=shape,
+        weights=sample.weights,
+        sampling=sample.record,
+    )
+
+
+def _training_columns(shape: PipelineShape) -> list[str]:
+    """The features table's columns training reads: the shape's features, the id and the time."""
+    return [TRANSACTION_ID, TX_DATETIME, *shape.feature_columns()]
+
+
+def _validation_days(
     wh: Warehouse, windows: TrainingWindows, shape: PipelineShape
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The training and validation features (of ``shape``), with the labels the source holds now."""
-    first, end = windows.days
-    labels = wh.read_source(day_bounds(first)[0], day_bounds(end)[0])[[TRANSACTION_ID, TX_FRAUD]]
+) -> Callable[[], Iterator[pd.DataFrame]]:
+    """Reads the validation days afresh, a day at a time, for each model that is validated."""
+    columns = [*_training_columns(shape), CUSTOMER_ID]  # card precision groups by card
+    return lambda: _labelled_days(wh, windows.validation, shape, columns)
+
+
+def _labelled_days(
+    wh: Warehouse, days: tuple[date, date], shape: PipelineShape, columns: list[str]
+) -> Iterator[pd.DataFrame]:
+    """Each day's ``columns`` of the features (of ``shape``), with the labels the source holds now."""
     rebuild = transformed_transactions.key.to_user_string()
-
-    def labelled(days: tuple[date, date]) -> pd.DataFrame:
-        rows = read_shaped_partitions(wh, wh.tables.transformed, *days, shape, rebuild=rebuild)
-        return refresh_labels(rows, labels)
-
-    return labelled(windows.train), labelled(windows.validation)
+    table = wh.tables.transformed
+    for day, rows in iter_shaped_days(wh, table, *days, shape, rebuild=rebuild, columns=columns):
+        labels = wh.read_source(*day_bounds(day), columns=[TRANSACTION_ID, TX_FRAUD])
+        # the day's rows are this reader's own: labelled in place, not copied
+        rows[TX_FRAUD] = refresh_labels(rows[[TRANSACTION_ID]], labels)[TX_FRAUD]
+        yield rows
 
 
 def _current_metrics(
     context: dg.AssetExecutionContext,
     store: ModelStore,
     record: PromotionRecord | None,
-    valid: pd.DataFrame,
+    valid: Callable[[], Iterator[pd.DataFrame]],
     shape: PipelineShape,
     k: int,
 ) -> dict[str, float] | None:
-    """The promoted model's metrics on ``valid``; None when there is none or it is of another
-    shape (declared incomparable: the candidate then faces the floors). Anything else fails."""
+    """The promoted model's metrics on the ``valid`` days; None when there is none, it is of
+    another shape or predates integrity records (declared incomparable: the candidate then faces
+    the floors). Anything else (a file or record that fails verification) fails."""
     if record is None:
         return None
     try:
-        model = load_model(store, record.version, shape, accept_unrecorded_shape=True)
-    except ShapeMismatchError as error:
+        promoted = load_promoted_model(store, shape, record=record, accept_unrecorded_shape=True)
+    except (ShapeMismatchError, LegacyModelStoreError) as error:
         context.log.warning(f"promoted model {record.version} not comparable: {error}")
         return None
-    return validation_metrics(model, valid, k=k)
+    model = promoted.model
+    return validation_metrics_by_chunk(model, valid(), k=k)

@@ -158,7 +158,7 @@ class _Boundary:
     """One boundary day's rows of the entities active on the feature day, grouped by entity."""
 
     def __init__(self, rows: _DayRows, ids: np.ndarray, active: pd.Index) -> None:
-        codes = active.get_indexer(ids)
+        codes = active.get_indexer(pd.Index(ids, copy=False))
         self._mine = codes >= 0
         self._rows = rows
         self.groups = _Groups(codes[self._mine], len(active), rows.t[self._mine])

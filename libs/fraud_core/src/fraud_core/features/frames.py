@@ -47,7 +47,7 @@ def time_ns(col: pd.Series, *, copy: bool = True) -> np.ndarray:
         idx = idx.as_unit("ns")  # a converted copy
     if idx.hasnans:
         raise ValueError(f"{TX_DATETIME} has missing values")
-    t = np.asarray(idx.asi8, dtype=np.int64)
+    t = np.asarray(idx.asi8, dtype=np.int64)  # type: ignore[attr-defined]  # not in the stubs
     if copy:
         return t.copy()
     t = t.view()
@@ -113,7 +113,7 @@ def time_order(transactions: pd.DataFrame, t: np.ndarray) -> np.ndarray | None:
 
 def prefix_sums(values: np.ndarray, dtype: type) -> np.ndarray:
     """Prefix sums with a leading 0: the sum of ``values[i:j]`` is ``out[j] - out[i]``."""
-    out = np.empty(len(values) + 1, dtype=dtype)
+    out: np.ndarray = np.empty(len(values) + 1, dtype=dtype)
     out[0] = 0
     np.cumsum(values, out=out[1:])
     return out
@@ -178,7 +178,7 @@ def output_frame(
             else:
                 values = values[a:b].copy()
         if name == TX_FRAUD and values.dtype != "Int8":
-            values = pd.array(values, dtype="Int8")  # a conversion: copies
+            values = pd.array(values, dtype="Int8")  # type: ignore[call-overload]  # copies
         data[name] = values
     for name in feature_dtypes(config):
         data[name] = features.pop(name)

@@ -274,9 +274,8 @@ def window_totals_from_rows(
     active_pairs = transactions.loc[today, [CUSTOMER_ID, TERMINAL_ID]].drop_duplicates()
     pairs = (
         history.merge(active_pairs, on=[CUSTOMER_ID, TERMINAL_ID])
-        .groupby([CUSTOMER_ID, TERMINAL_ID], as_index=False)[TX_DATETIME]
-        .max()
-        .rename(columns={TX_DATETIME: LAST_TX_DATETIME})
+        .groupby([CUSTOMER_ID, TERMINAL_ID], as_index=False)
+        .agg(**{LAST_TX_DATETIME: (TX_DATETIME, "max")})
     )
     return WindowTotals(groups, pairs)
 

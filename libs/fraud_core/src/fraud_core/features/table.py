@@ -182,7 +182,7 @@ class _AmountMoments:
         self, ent: _Entity, codes: np.ndarray, ngroups: int, amount: np.ndarray, second: bool
     ) -> None:
         counts = np.maximum(np.bincount(codes, minlength=ngroups), 1)
-        self.centre = np.bincount(codes, weights=amount, minlength=ngroups)
+        self.centre = np.asarray(np.bincount(codes, weights=amount, minlength=ngroups), np.float64)
         self.centre /= counts
         y = amount[ent.order]
         y -= self.centre[ent.codes_s]
@@ -191,7 +191,9 @@ class _AmountMoments:
         self.cs2: np.ndarray | None = None
         if second:
             y *= y
-            self.sq_centre = np.bincount(ent.codes_s, weights=y, minlength=ngroups)
+            self.sq_centre = np.asarray(
+                np.bincount(ent.codes_s, weights=y, minlength=ngroups), np.float64
+            )
             self.sq_centre /= counts
             y -= self.sq_centre[ent.codes_s]
             self.cs2 = prefix_sums(y, np.float64)

@@ -8,6 +8,11 @@ Design notes
 * No reweighting by default (``auto_class_weights=None``): AP and CP@k are ranking metrics that
   class weights barely move, while the report's "expected precision" reads the scores as
   probabilities, which reweighting would inflate. ``auto_class_weights`` stays configurable.
+* Sampled training sets (:mod:`fraud_core.training`): ``train_model`` takes per-row ``weights``
+  (CatBoost ``Pool(weight=...)``); a sample of all frauds and a share ``r`` of the genuine rows,
+  those weighted ``1 / r``, stands for the whole window, so the scores stay probabilities of the
+  window's population. The sampling record (rate, seed, rows before and after) goes into the
+  metadata.
 * CPU/GPU parity: CatBoost defaults differ by device (``border_count`` 254 on CPU vs 128 on GPU;
   bootstrap MVS on CPU vs Bayesian on GPU), so both are set explicitly and identically on both.
   The quality metrics (AUC, AP, CP@k) are computed in Python after the fit, never as CatBoost eval
@@ -52,10 +57,13 @@ from fraud_core.model.metadata import (
 
 if TYPE_CHECKING:
     from fraud_core.shape import PipelineShape
+    from fraud_core.training import SamplingRecord
 
 __all__ = ["FraudModel", "feature_matrix", "train_model"]
 
 LogFn = Callable[[str], None]
+_WEIGHT = "__weight"
+"""The row weights' column in the training data hash (never stored)."""
 _LOGGER = logging.getLogger("fraud_core.model")
 
 
@@ -207,9 +215,12 @@ class FraudModel:
 
 
 def _labelled_training_rows(
-    features: pd.DataFrame, columns: list[str]
-) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """Return (labelled rows, int8 labels, number of unlabelled rows); validate labels."""
+    features: pd.DataFrame, columns: list[str], n_read: int | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Return (labelled rows, int8 labels, their row mask in ``features``); validate labels.
+
+    ``n_read``: the rows the features were sampled from (for the message), default all of them.
+    """
     if TX_FRAUD not in features.columns:
         raise ValueError(f"training data has no label column {TX_FRAUD!r}")
     missing = [c for c in columns if c not in features.columns]
@@ -219,9 +230,8 @@ def _labelled_training_rows(
     known = labels.notna().to_numpy()
     n_unlabelled = int((~known).sum())
     if not known.any():
-        raise ValueError(
-            f"no labelled rows to train on ({len(features)} rows, all with unknown {TX_FRAUD})"
-        )
+        n = len(features) if n_read is None else n_read
+        raise ValueError(f"no labelled rows to train on ({n} rows, all with unknown {TX_FRAUD})")
     y = labels[known].to_numpy(dtype=np.float64)
     bad = ~np.isin(y, (0.0, 1.0))
     if bad.any():
@@ -238,7 +248,19 @@ def _labelled_training_rows(
             "refusing to train a degenerate model"
         )
     rows = features.loc[known] if n_unlabelled else features
-    return rows, y.astype(np.int8), n_unlabelled
+    return rows, y.astype(np.int8), known
+
+
+def _row_weights(weights: Sequence[float] | np.ndarray | None, n_rows: int) -> np.ndarray | None:
+    """``weights`` as float64, one finite positive weight per row of the features (or None)."""
+    if weights is None:
+        return None
+    out = np.asarray(weights, dtype=np.float64)
+    if out.shape != (n_rows,):
+        raise ValueError(f"weights: {out.shape[0] if out.ndim else 0} weights for {n_rows} rows")
+    if not (np.isfinite(out).all() and (out > 0).all()):
+        raise ValueError("weights must be finite and positive")
+    return out
 
 
 def _fit(params: dict[str, Any], pool: Pool, log: LogFn, log_period: int) -> CatBoostClassifier:
@@ -262,10 +284,15 @@ def train_model(
     eval_features: pd.DataFrame | None = None,
     log: LogFn | None = None,
     shape: PipelineShape | None = None,
+    weights: Sequence[float] | np.ndarray | None = None,
+    sampling: SamplingRecord | None = None,
 ) -> FraudModel:
     """Train the CatBoost fraud model on the labelled rows of ``features`` (build_features output).
 
     With ``shape``, the model's features are the shape's and the shape is recorded in its metadata.
+    ``weights`` (one per row of ``features``) weight the rows in the loss; ``sampling`` says how
+    ``features`` were sampled from the training window (:class:`fraud_core.training.TrainingSample`
+    carries both), recorded in the metadata.
     """
     config = config or TrainConfig()
     log = log or _LOGGER.info
@@ -275,16 +302,22 @@ def train_model(
             f"TrainConfig.features differ from the features of pipeline shape "
             f"{shape.fingerprint}: leave them unset to train on the shape's features"
         )
-    rows, y, n_unlabelled = _labelled_training_rows(features, columns)
+    row_weights = _row_weights(weights, len(features))
+    n_read = sampling.n_rows if sampling is not None else None
+    rows, y, known = _labelled_training_rows(features, columns, n_read)
+    n_unlabelled = int((~known).sum()) + (sampling.n_unlabelled if sampling is not None else 0)
+    if row_weights is not None and not known.all():
+        row_weights = row_weights[known]
     n_fraud = int(y.sum())
     log(
         f"training on {len(y)} labelled rows ({n_fraud} fraud, {n_unlabelled} unlabelled "
         f"excluded), {len(columns)} features"
+        + (f"; sampled: {sampling.describe()}" if sampling is not None else "")
     )
 
     gpu_count = gpu_device_count() if config.device != "cpu" else 0
     device = select_device(config.device, gpu_count)
-    pool = Pool(feature_matrix(rows, columns), label=y, feature_names=columns)
+    pool = Pool(feature_matrix(rows, columns), label=y, weight=row_weights, feature_names=columns)
 
     fallback_reason: str | None = None
     started = time.perf_counter()
@@ -311,7 +344,10 @@ def train_model(
     else:
         window = (None, None)
     hash_cols = [*columns, TX_FRAUD]
-    rows_hash = data_hash(rows[hash_cols])
+    hashed = rows[hash_cols]
+    if row_weights is not None:  # the same rows weighted otherwise are other training data
+        hashed = hashed.assign(**{_WEIGHT: row_weights})
+    rows_hash = data_hash(hashed)
     params = config.catboost_params(device)
     created = dt.datetime.now(dt.UTC)
     id_hash = hashlib.sha256(
@@ -323,7 +359,7 @@ def train_model(
         created_at=created.isoformat(),
         training_start=window[0],
         training_end=window[1],
-        n_rows=len(features),
+        n_rows=len(features) if sampling is None else sampling.n_rows,
         n_labelled=len(y),
         n_unlabelled_excluded=n_unlabelled,
         n_fraud=n_fraud,
@@ -341,6 +377,9 @@ def train_model(
         pipeline_shape=shape.fingerprint if shape is not None else None,
         windows_days=list(shape.windows_days) if shape is not None else None,
         label_delay_days=shape.label_delay_days if shape is not None else None,
+        genuine_sample_rate=sampling.genuine_rate if sampling is not None else 1.0,
+        sample_seed=sampling.seed if sampling is not None else None,
+        n_labelled_before_sampling=sampling.n_labelled if sampling is not None else len(y),
     )
     model = FraudModel(classifier=clf, metadata=metadata)
     if eval_features is not None:

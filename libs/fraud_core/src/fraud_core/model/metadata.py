@@ -80,6 +80,13 @@ class ModelMetadata:
     """Fingerprint of the pipeline shape the model was trained with (None: older metadata)."""
     windows_days: list[int] | None = None
     label_delay_days: int | None = None
+    genuine_sample_rate: float | None = None
+    """Share of the genuine labelled rows trained on, each weighted 1 / rate (every fraud is kept);
+    1.0: no sampling; None: older metadata."""
+    sample_seed: int | None = None
+    """Seed of the sampling (None: not sampled, or older metadata)."""
+    n_labelled_before_sampling: int | None = None
+    """Labelled rows of the training window before sampling (``n_labelled``: after)."""
 
     def to_json(self) -> str:
         """Serialise to a JSON string."""

@@ -90,14 +90,10 @@ def trend_chart(report: DailyReport) -> Figure:
     days = [report.day - timedelta(days=TRAILING_DAYS - i) for i in range(TRAILING_DAYS + 1)]
     x = np.arange(len(days))
     present = [d in trend.index for d in days]
-    n_tx = [
-        float(trend.loc[d, "n_transactions"]) if p else 0.0
-        for d, p in zip(days, present, strict=True)
-    ]
-    alerts = [
-        float(trend.loc[d, "alerts_threshold_cards"]) if p else np.nan
-        for d, p in zip(days, present, strict=True)
-    ]
+    tx_by_day = trend["n_transactions"].astype("float64").to_dict()
+    alerts_by_day = trend["alerts_threshold_cards"].astype("float64").to_dict()
+    n_tx = [tx_by_day[d] if p else 0.0 for d, p in zip(days, present, strict=True)]
+    alerts = [alerts_by_day[d] if p else np.nan for d, p in zip(days, present, strict=True)]
     colors = ["#4c78a8"] * TRAILING_DAYS + ["#f58518"]
     fig = Figure(figsize=(9, 3.2))
     ax = fig.add_subplot()
@@ -106,7 +102,7 @@ def trend_chart(report: DailyReport) -> Figure:
     for xi, p in zip(x, present, strict=True):
         if not p:
             ax.text(
-                xi,
+                float(xi),
                 top * 0.02,
                 "no data",
                 ha="center",

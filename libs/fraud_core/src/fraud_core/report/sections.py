@@ -35,11 +35,11 @@ def comparison_cells(report: DailyReport) -> list[list[str]]:
     for rec in report.comparison.itertuples(index=False):
         cells.append(
             [
-                rec.label,
-                metric_formatter(rec.metric, is_mean=False)(rec.day_value),
-                metric_formatter(rec.metric, is_mean=True)(rec.trailing_mean),
+                str(rec.label),
+                metric_formatter(str(rec.metric), is_mean=False)(rec.day_value),
+                metric_formatter(str(rec.metric), is_mean=True)(rec.trailing_mean),
                 fmt_int(rec.n_days),
-                fmt_delta(rec.metric, rec.delta),
+                fmt_delta(str(rec.metric), rec.delta),
                 fmt_ratio(rec.ratio),
             ]
         )
