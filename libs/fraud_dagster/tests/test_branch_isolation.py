@@ -116,12 +116,14 @@ def test_run_config_cannot_move_a_branch_run_onto_prod_tables_or_models(deployme
         TablesConfig(branch="feature_b"),  # another branch's
     ):
         moved = own.model_copy(update={"tables": tables})
-        with pytest.raises(BranchIsolationError, match="tables.branch="):
+        with pytest.raises(BranchIsolationError, match=r"tables\.branch="):
             moved.table_names()
     store = model_store_resource(Environment.BRANCH).get_store()
     assert str(store.root).endswith(f"/branches/{branch_identifier('feature-a')}")
     for root in ("s3://bucket/models", f"s3://bucket/models/branches/{branch_identifier('b')}"):
-        with pytest.raises(BranchIsolationError, match="model_store.root="):
+        with pytest.raises(BranchIsolationError, match=r"model_store\.root="):
             ModelStoreResource(root=root).get_store()
     deployment()  # PROD: its own configuration is not second-guessed
-    assert str(ModelStoreResource(root="s3://bucket/models").get_store().root) == "s3://bucket/models"
+    assert (
+        str(ModelStoreResource(root="s3://bucket/models").get_store().root) == "s3://bucket/models"
+    )

@@ -34,8 +34,8 @@ from fraud_core.columns import TX_DATETIME, TX_FRAUD
 from fraud_core.shape import PipelineShape
 from fraud_core.simulate import simulate_transactions
 from fraud_dagster.environment import Environment, branch_name, current_environment
-from fraud_storage.branches import branch_identifier
 from fraud_storage import ModelStore, TableNames, Warehouse
+from fraud_storage.branches import branch_identifier
 from fraud_storage.duckdb_warehouse import DuckDBWarehouse
 
 log = logging.getLogger(__name__)
