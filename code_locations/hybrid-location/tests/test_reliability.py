@@ -694,7 +694,8 @@ def test_a_corrupt_promoted_model_fails_training_instead_of_lowering_the_gate(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     """Only a declared shape mismatch makes the promoted model incomparable (the candidate then
-    faces the floors alone); a corrupt metadata.json fails the run and promotes nothing."""
+    faces the floors alone); a corrupt metadata.json fails the run and promotes nothing: the
+    version's SHA-256 manifest catches the change before anything parses the file."""
     root, resources = pipeline.copy(tmp_path)
     store = ModelStore(root / "models")
     before = store.promoted()
@@ -703,7 +704,10 @@ def test_a_corrupt_promoted_model_fails_training_instead_of_lowering_the_gate(
     result = train(resources, pipeline.instance)
     assert not result.success
     assert retries(result) == 0
-    assert "JSONDecodeError" in failure_message(result)
+    message = failure_message(result)
+    assert "ModelIntegrityError" in message, message
+    assert "metadata.json" in message
+    assert "the file changed after the version was saved" in message
     assert store.promoted() == before
 
 
