@@ -101,6 +101,7 @@ DAILY_ASSETS = (
     "matured_terminal_labels",
     "transformed_transactions",
     "fraud_scores",
+    "fraud_alerts",
     "daily_fraud_report",
 )
 

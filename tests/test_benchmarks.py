@@ -106,3 +106,15 @@ def test_training_sample_on_the_handbook_protocol() -> None:
     assert "| unsampled | 1 |" in out
     assert "| sampled 0.5 | 0.5 | 1 |" in out
     assert "smallest rate within 0.01 for every seed:" in out
+
+
+def test_scoring_with_reasons_off_on_and_above_a_score() -> None:
+    out = _run(
+        "bench_scoring_reasons.py",
+        *("--rows", "20000", "--full-rows", "5000", "--train-rows", "5000"),
+        *("--customers", "300", "--iterations", "20", "--repeats", "1", "--top-cards", "10"),
+    )
+    assert "ratio every row / off:" in out
+    assert "| every row (measured on 5,000 rows, extrapolated) | 20,000 (100.00%) |" in out
+    assert "| top 10 cards only |" in out
+    assert "| top 0.1% (score >=" in out

@@ -21,7 +21,8 @@ EXPECTED_DEPS = {
     "transformed_transactions": {"raw_customer_transactions", "matured_terminal_labels"},
     "fraud_detection_model": {"transformed_transactions"},
     "fraud_scores": {"fraud_detection_model", "transformed_transactions"},
-    "daily_fraud_report": {"fraud_scores"},
+    "fraud_alerts": {"fraud_scores"},
+    "daily_fraud_report": {"fraud_scores", "fraud_alerts"},
 }
 MONITORING_DEPS = {
     "score_drift": {"fraud_scores"},
@@ -36,6 +37,7 @@ EXPECTED_KINDS = {
     "transformed_transactions": {"python", "pandas"},
     "fraud_detection_model": {"python", "machine-learning"},
     "fraud_scores": {"snowflake", "python"},
+    "fraud_alerts": {"snowflake", "python"},
     "daily_fraud_report": {"snowflake", "reporting"},
 }
 

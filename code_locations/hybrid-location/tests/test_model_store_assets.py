@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from fraud_dagster.resources import ModelStoreResource
 from fraud_storage import ModelStore
 from fraud_storage.model_store import PROMOTED_FILE
 from fraud_testing.pipeline import SMALL_TRAINING, pipeline_resources, reports_dir
+from fraud_testing.runs import failure_message, retries
+from fraud_testing.runs import materialize as run_assets
 from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
 from hybrid_location.defs import training as training_module
@@ -62,35 +65,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
         yield Ran(root, instance)
 
 
-def materialize(
-    selection: list[dg.AssetsDefinition],
-    resources: dict[str, Any],
-    instance: dg.DagsterInstance,
-    day: date | None = None,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        a.PIPELINE_ASSETS,
-        selection=selection,
-        partition_key=day.isoformat() if day else None,
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
-
-
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    failures = result.get_step_failure_events()
-    assert failures, "expected a step failure"
-    error = failures[0].step_failure_data.error
-    parts = []
-    while error is not None:
-        parts.append(error.message)
-        error = error.cause
-    return "\n".join(parts)
-
-
-def retries(result: dg.ExecuteInProcessResult) -> int:
-    return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+materialize = partial(run_assets, a.PIPELINE_ASSETS)
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
@@ -128,8 +103,8 @@ def test_training_refuses_to_overwrite_a_promotion_made_while_it_trained(
     save = training_module.save_model
     rivals: list[str] = []
 
-    def save_while_another_training_promotes(target: ModelStore, model: Any) -> str:
-        version = save(target, model)
+    def save_while_another_training_promotes(target: ModelStore, model: Any, **kwargs: Any) -> str:
+        version = save(target, model, **kwargs)
         rival = f"{version}-rival"
         target.save(rival, target.load(before.version))
         target.promote(rival, reason="the other training", expected_current=before)
@@ -176,7 +151,9 @@ def test_the_pipeline_runs_on_an_s3_model_store_and_report_dir(
     assert record is not None  # a first model on this store: promoted through the floors
     assert metadata(trained, "fraud_detection_model")["model_version"].value == record.version
 
-    scored = materialize([a.fraud_scores, a.daily_fraud_report], resources, ran.instance, DAY)
+    scored = materialize(
+        [a.fraud_scores, a.fraud_alerts, a.daily_fraud_report], resources, ran.instance, DAY
+    )
     assert scored.success, failure_message(scored)
     assert metadata(scored, "fraud_scores")["model_version"].value == record.version
     link = metadata(scored, "daily_fraud_report")["report_path"]

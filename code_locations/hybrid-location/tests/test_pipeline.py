@@ -1,4 +1,4 @@
-"""The five assets end to end on a small simulated DuckDB warehouse."""
+"""The pipeline's assets end to end on a small simulated DuckDB warehouse."""
 
 from datetime import date, timedelta
 from pathlib import Path
@@ -8,6 +8,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from fraud_core.columns import (
+    FRAUD_SCORE,
+    REASON_COLUMNS,
+    reason_contribution,
+    reason_feature,
+    reason_text,
+    reason_value,
+)
 from fraud_testing.pipeline import reports_dir
 from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
@@ -52,16 +60,28 @@ def test_whole_graph_two_days_then_rerun_replaces(
         str(reports_dir(tmp_path) / f"fraud_report_{day}.html") for day in result.scored_days
     ]
     assert set(_counts(resources, "report")) == set(result.scored_days)
+    assert set(_counts(resources, "alerts")) == set(result.scored_days)
+    # the reason codes landed typed; the top-scored rows (alerted cards) have them
+    day_scores = wh.read_partitions(wh.tables.scores, DAY, DAY + timedelta(1))
+    assert set(REASON_COLUMNS) <= set(day_scores.columns)
+    assert day_scores[reason_value(1)].dtype == day_scores[reason_contribution(1)].dtype == float
+    assert day_scores.nlargest(10, FRAUD_SCORE)[list(REASON_COLUMNS)].notna().all().all()
+    above = day_scores[FRAUD_SCORE] >= resources["settings"].reasons_min_score
+    assert day_scores.loc[above, reason_text(1)].map(type).eq(str).all()
+    assert day_scores[reason_feature(1)].isna().any()  # not every row: bounded by the score
     # every day's checks passed and the model was promoted
     store = resources["model_store"].get_store()
     assert store.promoted() is not None
     assert store.promoted().version in store.versions()
 
-    before = {role: _counts(resources, role) for role in ("validated", "transformed", "scores")}
+    roles = ("validated", "transformed", "scores", "alerts")
+    before = {role: _counts(resources, role) for role in roles}
     for _ in range(2):
         _materialize(ALL[:3], resources, instance, DAY)
-        _materialize([a.fraud_scores, a.daily_fraud_report], resources, instance, DAY)
-    after = {role: _counts(resources, role) for role in ("validated", "transformed", "scores")}
+        _materialize(
+            [a.fraud_scores, a.fraud_alerts, a.daily_fraud_report], resources, instance, DAY
+        )
+    after = {role: _counts(resources, role) for role in roles}
     assert after == before  # re-running a day replaces its rows, never duplicates them
 
 

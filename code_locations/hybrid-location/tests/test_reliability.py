@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,6 +43,8 @@ from fraud_storage.model_store import COMPLETE_MARKER, PROMOTED_FILE, ModelNotFo
 from fraud_storage.models import load_model, save_model
 from fraud_storage.warehouse import WRITE_STEPS
 from fraud_testing.pipeline import SMALL_SHAPE, reports_dir
+from fraud_testing.runs import failure_message, retries
+from fraud_testing.runs import materialize as run_assets
 from hybrid_location import pipeline as a
 from hybrid_location.cli import PipelineRun, run_pipeline
 from hybrid_location.defs.reporting import REPORT_TRAILING_DAYS
@@ -51,11 +54,12 @@ PER_DAY = [
     a.raw_customer_transactions,
     a.transformed_transactions,
     a.fraud_scores,
+    a.fraud_alerts,
     a.daily_fraud_report,
 ]
 DAY = date(2025, 3, 31)  # the last simulated day (conftest)
 PREVIOUS = DAY - timedelta(days=1)
-ROLES = ("validated", "rejected", "transformed", "scores", "report")
+ROLES = ("validated", "rejected", "transformed", "scores", "alerts", "report")
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -133,38 +137,7 @@ def assert_same(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -
         pd.testing.assert_frame_equal(left[role], right[role], obj=role)
 
 
-def materialize(
-    selection: list[dg.AssetsDefinition],
-    resources: dict[str, Any],
-    instance: dg.DagsterInstance,
-    day: date | None = None,
-    **kwargs: Any,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ALL,
-        selection=selection,
-        partition_key=day.isoformat() if day else None,
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-        **kwargs,
-    )
-
-
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure's message, with its causes (retries wrap the original error)."""
-    failures = result.get_step_failure_events()
-    assert failures, "expected a step failure"
-    error = failures[0].step_failure_data.error
-    parts = []
-    while error is not None:
-        parts.append(error.message)
-        error = error.cause
-    return " <- ".join(parts)
-
-
-def retries(result: dg.ExecuteInProcessResult) -> int:
-    return sum(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+materialize = partial(run_assets, ALL)
 
 
 def copy_pipeline(source: Path, target: Path) -> Path:
@@ -242,6 +215,7 @@ def test_a_backfill_in_any_order_equals_day_by_day_runs(pipeline: Pipeline, tmp_
             ([a.matured_terminal_labels], days),
             ([a.transformed_transactions], scored),
             ([a.fraud_scores], scored),
+            ([a.fraud_alerts], scored),
             ([a.daily_fraud_report], scored),
         ):
             for day in reversed(targets):
@@ -319,11 +293,12 @@ def equal(left: pd.DataFrame, right: pd.DataFrame) -> bool:
 def test_a_fault_at_any_write_step_leaves_each_table_old_or_new(
     pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """raw (two writes: validated, rejected), transformed and report, 4 steps each: 16 faults."""
+    """raw (two writes: validated, rejected), transformed, alerts and report, 4 steps each: 20
+    faults."""
     root, resources = pipeline.copy(tmp_path)
     report_html = reports_dir(root) / f"fraud_report_{DAY}.html"
     instance = pipeline.instance  # knows which days were validated (history of the features)
-    roles = ("validated", "rejected", "transformed", "report")
+    roles = ("validated", "rejected", "transformed", "alerts", "report")
     old = day_state(root, roles)
     old_html = report_html.read_text()
     new_rows_for(root, DAY)
@@ -332,9 +307,10 @@ def test_a_fault_at_any_write_step_leaves_each_table_old_or_new(
     for asset, writes in (
         (a.raw_customer_transactions, ("validated", "rejected")),
         (a.transformed_transactions, ("transformed",)),
+        (a.fraud_alerts, ("alerts",)),
         (a.daily_fraud_report, ("report",)),
     ):
-        if asset is a.daily_fraud_report:  # the report of the new day needs its new scores
+        if asset is a.fraud_alerts:  # the alerts (then the report) of the new day need its scores
             assert materialize([a.fraud_scores], resources, instance, DAY).success
         for write, written in enumerate(writes, start=1):
             for step in WRITE_STEPS:
@@ -589,7 +565,7 @@ def test_a_crash_while_saving_a_model_leaves_no_model_scoring_could_pick_up(
     assert "completion marker" in failure_message(result)
     half = [p for p in (root / "models" / "versions").iterdir() if p.name not in versions]
     assert len(half) == 1
-    assert {p.name for p in half[0].iterdir()} == {"model.cbm", "metadata.json"}
+    assert {p.name for p in half[0].iterdir()} == {"model.cbm", "metadata.json", "model_card.html"}
     assert store.versions() == versions  # not listed, so never promoted nor compared
     assert store.promoted() == before
     with pytest.raises(ModelNotFoundError):
@@ -1034,7 +1010,7 @@ def test_injected_identifiers_in_configuration_are_refused_before_any_sql(
 
 
 def snowflake_day(warehouse: Any, day: date) -> dict[str, pd.DataFrame]:
-    """The five output tables' rows of ``day`` on Snowflake, in a canonical order."""
+    """Each output table's rows (ROLES) of ``day`` on Snowflake, in a canonical order."""
     state = {}
     for role in ROLES:
         frame = warehouse.read_partitions(getattr(warehouse.tables, role), day, day + timedelta(1))
@@ -1052,8 +1028,8 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """Raw, features, scores and report of a day on the emulator, three times, with a distinctive
-    password, then a failing run.
+    """Raw, features, scores, alerts and report of a day on the emulator, three times, with a
+    distinctive password, then a failing run.
 
     2. Idempotence on Snowflake: after the second and third runs every output table holds exactly
        the rows of the first (bad rows included), ids unique.
@@ -1122,6 +1098,7 @@ def test_on_snowflake_three_runs_keep_one_copy_and_no_credential_leaks(
     assert_same(states[0], states[2])
     for role in ("validated", "transformed", "scores"):
         assert states[2][role]["transaction_id"].is_unique, role
+    assert states[2]["alerts"]["customer_id"].is_unique  # one alert per card
 
     # secrets
     html = [p.read_text(encoding="utf-8") for p in Path(tmp_path / "reports").rglob("*.htm*")]

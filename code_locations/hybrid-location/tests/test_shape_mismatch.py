@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from fraud_core.shape import PipelineShape
 from fraud_dagster.shape import shape_resource
 from fraud_testing.pipeline import SMALL_SHAPE
+from fraud_testing.runs import materialize as run_assets
 from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
 
@@ -28,20 +30,7 @@ DAY = date(2025, 3, 31)
 LONGER_DELAY = PipelineShape(windows_days=SMALL_SHAPE.windows_days, label_delay_days=3)
 
 
-def _run(
-    selection: list[dg.AssetsDefinition],
-    resources: dict[str, Any],
-    instance: dg.DagsterInstance,
-    day: date | None = None,
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        a.PIPELINE_ASSETS,
-        selection=selection,
-        partition_key=day.isoformat() if day else None,
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
+_run = partial(run_assets, a.PIPELINE_ASSETS)
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:

@@ -12,7 +12,17 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from fraud_core.alerts import build_alerts
+from fraud_core.columns import (
+    ALERT_RANK,
+    FRAUD_SCORE,
+    REASON_COLUMNS,
+    reason_contribution,
+    reason_feature,
+    reason_text,
+)
 from fraud_dagster.resources import SnowflakeWarehouseResource
+from fraud_testing.pipeline import SMALL_SHAPE
 from hybrid_location import pipeline as a
 from hybrid_location.cli import run_pipeline
 
@@ -62,8 +72,24 @@ def test_two_days_land_in_snowflake_rerun_replaces_and_a_crash_changes_nothing(
         assert scores[day] == (per_day == day).sum() > 0
     assert set(_counts(resources, "report")) == set(result.scored_days)
     assert _counts(resources, "rejected") == {}  # simulated data is clean
+    alerts = wh.read_partitions(wh.tables.alerts, DAY, DAY + timedelta(1))
+    day_scores = wh.read_partitions(wh.tables.scores, DAY, DAY + timedelta(1))
+    expected = build_alerts(day_scores, DAY, resources["settings"].alert_budget)
+    assert len(alerts) == len(expected) == resources["settings"].alert_budget
+    pd.testing.assert_frame_equal(  # FRAUD_ALERTS round-trips: every column, reasons included
+        alerts.sort_values(ALERT_RANK).reset_index(drop=True)[expected.columns],
+        expected,
+        check_dtype=False,
+    )
 
     before = wh.read_partitions(wh.tables.scores, DAY, DAY + timedelta(1))
+    # the typed reason columns through the emulator; the top-scored rows have reasons
+    assert set(REASON_COLUMNS) <= set(before.columns)
+    assert before[reason_contribution(1)].dtype == float
+    top = before.nlargest(10, FRAUD_SCORE)
+    assert top[list(REASON_COLUMNS)].notna().all().all()
+    assert top[reason_text(1)].map(type).eq(str).all()
+    assert top[reason_feature(1)].isin(SMALL_SHAPE.feature_columns()).all()
     dg.materialize(
         ALL,
         selection=[a.fraud_scores],

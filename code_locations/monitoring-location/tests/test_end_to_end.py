@@ -2,7 +2,9 @@
 monitoring assets run on the SAME warehouse file, and every stored number is checked against a
 direct ``fraud_core.monitoring`` computation on the same tables (and against plausible ranges)."""
 
+import base64
 import math
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -266,3 +268,56 @@ def test_a_precision_floor_breach_is_critical_and_blocks(
     )
     assert restored.success
     assert pipeline.day_rows("MONITORING_MODEL_HEALTH", day).iloc[0]["status"] == "healthy"
+
+
+def _materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    (event,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(asset)
+    ]
+    return event.materialization.metadata
+
+
+def _chart_rows(markdown: str) -> list[list[str]]:
+    """The image's alt text and the numbers table's rows of a chart's Markdown."""
+    image, table = markdown.split("\n\n", 1)
+    assert re.fullmatch(r"!\[[^\]]+\]\(data:image/png;base64,[A-Za-z0-9+/=]+\)", image)
+    assert base64.b64decode(image.split(",", 1)[1].rstrip(")")).startswith(b"\x89PNG")
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def _number(cell: str) -> float:
+    return math.nan if cell == "n/a" else float(cell)
+
+
+def test_psi_and_precision_over_time_are_charted_from_the_stored_rows(pipeline: Pipeline) -> None:
+    last = pipeline.days[-1]
+    result = pipeline.results[last]
+    score = pipeline.table("MONITORING_SCORE_DRIFT").set_index("partition_date")
+    rows = _chart_rows(_materialization_metadata(result, "score_drift")["psi_over_time"].value)
+    # every monitored day up to this one, oldest first; the first day's PSI was not computed
+    assert [r[0] for r in rows] == [str(d) for d in pipeline.days]
+    assert rows[0][1] == "n/a"
+    for day, (_, psi, _drifted) in zip(pipeline.days[1:], rows[1:], strict=True):
+        assert float(psi) == pytest.approx(score.loc[day, "psi"], rel=1e-3)
+
+    perf = pipeline.table("MONITORING_PERFORMANCE").set_index("partition_date")
+    metadata = _materialization_metadata(result, "delayed_label_performance")
+    rows = _chart_rows(metadata["precision_over_time"].value)
+    assert [r[0] for r in rows] == [str(d) for d in pipeline.days]
+    for day, (_, card_precision, _precision, mature) in zip(pipeline.days, rows, strict=True):
+        assert _number(card_precision) == pytest.approx(
+            perf.loc[day, "card_precision_at_k"], rel=1e-3, nan_ok=True
+        )
+        assert mature == str(bool(perf.loc[day, "labels_mature"]))
+
+    features = _chart_rows(
+        _materialization_metadata(result, "feature_drift")["psi_over_time"].value
+    )
+    assert len({r[2] for r in features}) == 5  # the five features that drifted most
+    # the first day's chart had only that day to show
+    first = _chart_rows(
+        _materialization_metadata(pipeline.results[pipeline.days[0]], "score_drift")[
+            "psi_over_time"
+        ].value
+    )
+    assert [r[0] for r in first] == [str(pipeline.days[0])]

@@ -15,15 +15,28 @@ import pytest
 
 import fraud_core.report
 from fraud_core import columns
+from fraud_core.alerts import ALERT_COLUMNS, build_alerts
 from fraud_core.columns import (
+    ALERT_RANK,
     CUSTOMER_ID,
+    EXPECTED_FRAUD_AMOUNT,
     FRAUD_SCORE,
+    MAX_SCORE,
     MODEL_VERSION,
+    N_TRANSACTIONS,
+    REASON_COLUMNS,
+    REASON_COUNT,
     TERMINAL_ID,
+    TOP_TRANSACTION_ID,
+    TOTAL_AMOUNT,
     TRANSACTION_ID,
     TX_AMOUNT,
     TX_DATETIME,
     TX_FRAUD,
+    reason_contribution,
+    reason_feature,
+    reason_text,
+    reason_value,
 )
 from fraud_core.report import (
     REQUIRED_COLUMNS,
@@ -186,12 +199,13 @@ def test_rows_outside_the_utc_day_are_ignored() -> None:
 
 def test_budget_alerts_are_top_cards_with_deterministic_ties(base_report: DailyReport) -> None:
     alerts = base_report.alerts
-    assert list(alerts["rank"]) == [1, 2]
+    assert list(alerts[ALERT_RANK]) == [1, 2]
     assert list(alerts[CUSTOMER_ID]) == ["A", "B"]  # B and C tie at 0.8: B first by id
-    assert list(alerts["max_score"]) == pytest.approx([0.9, 0.8])
-    assert list(alerts["n_transactions"]) == [2, 2]
-    assert list(alerts["amount"]) == pytest.approx([150.0, 220.0])
-    assert list(alerts["expected_fraud_amount"]) == pytest.approx([105.0, 164.0])
+    assert list(alerts[MAX_SCORE]) == pytest.approx([0.9, 0.8])
+    assert list(alerts[N_TRANSACTIONS]) == [2, 2]
+    assert list(alerts[TOTAL_AMOUNT]) == pytest.approx([150.0, 220.0])
+    assert list(alerts[EXPECTED_FRAUD_AMOUNT]) == pytest.approx([105.0, 164.0])
+    assert list(alerts[TOP_TRANSACTION_ID]) == ["t1", "t3"]
     assert alerts["card_fraud"].iloc[0] == 1
     assert alerts["card_fraud"].isna().iloc[1]
 
@@ -245,6 +259,68 @@ def test_fewer_cards_than_budget_alerts_every_card() -> None:
     assert report.headline.alerts_budget == 4
     assert report.headline.expected_precision == pytest.approx((0.9 + 0.8 + 0.8 + 0.1) / 4)
     assert any("fewer than the alert budget of 10" in note for note in report.notes)
+
+
+def with_reasons(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` with reason columns naming each row's transaction."""
+    extra = {}
+    for rank in range(1, REASON_COUNT + 1):
+        extra[reason_feature(rank)] = [f"f{rank}_{t}" for t in scores[TRANSACTION_ID]]
+        extra[reason_value(rank)] = [float(rank)] * len(scores)
+        extra[reason_contribution(rank)] = [0.5 / rank] * len(scores)
+        extra[reason_text(rank)] = [f"why {rank} of {t}" for t in scores[TRANSACTION_ID]]
+    return scores.assign(**extra)
+
+
+def test_the_report_shows_the_alerts_table_it_is_given_with_the_same_numbers() -> None:
+    scores = with_reasons(make_scores(BASE_ROWS))
+    built = daily_report(scores, DAY, alert_budget=2)
+    stored = build_alerts(scores, DAY, alert_budget=2)
+    pd.testing.assert_frame_equal(built.alerts[list(ALERT_COLUMNS)], stored)
+    # as read back from the warehouse: a partition column, any row order, plain dtypes
+    read_back = stored.sample(frac=1.0, random_state=1).assign(partition_date=DAY)
+    read_back = read_back.astype({c: "object" for c in REASON_COLUMNS if "text" in c})
+    given = daily_report(scores, DAY, alert_budget=2, alerts=read_back)
+    assert given.headline == built.headline  # every count and amount as before
+    assert list(given.alerts[CUSTOMER_ID]) == ["A", "B"]
+    assert list(given.alerts["card_fraud"].astype("float64").fillna(-1)) == [1.0, -1.0]
+    assert given.alerts[reason_text(1)].tolist() == ["why 1 of t1", "why 1 of t3"]
+
+
+def test_the_alert_tables_show_the_reasons_of_each_cards_top_transaction() -> None:
+    scores = with_reasons(make_scores(BASE_ROWS))
+    report = daily_report(scores, DAY, alert_budget=2)
+    md = render_markdown(report)
+    assert "Why flagged" in md
+    assert "| fraud | why 1 of t1; why 2 of t1; why 3 of t1 |" in md
+    assert "| unknown | why 1 of t3; why 2 of t3; why 3 of t3 |" in md
+    assert "of t2" not in md  # A's other transaction
+    page = render_html(report)
+    assert "why 1 of t1; why 2 of t1; why 3 of t1" in page
+    # no words stored: the feature and its value; no reasons at all: n/a
+    scores[reason_text(1)] = None
+    no_words = daily_report(scores, DAY, alert_budget=2)
+    assert r"f1\_t1 = 1; why 2 of t1" in render_markdown(no_words)  # "_" escaped in Markdown
+    bare = render_markdown(daily_report(make_scores(BASE_ROWS), DAY, alert_budget=2))
+    assert "| fraud | n/a |" in bare
+
+
+def test_an_alerts_table_that_does_not_match_the_scores_is_refused() -> None:
+    scores = make_scores(BASE_ROWS)
+    alerts = build_alerts(scores, DAY, alert_budget=2)
+    with pytest.raises(ValueError, match="no alerts for 2024-05-07"):
+        daily_report(scores, DAY, alert_budget=2, alerts=alerts.iloc[:0])
+    stale = alerts.assign(**{CUSTOMER_ID: ["A", "GONE"]})
+    with pytest.raises(ValueError, match="1 alerted cards of 2024-05-07 have no scores"):
+        daily_report(scores, DAY, alert_budget=2, alerts=stale)
+    rescored = scores.assign(**{MODEL_VERSION: "v9"})  # the day scored again by another model
+    with pytest.raises(ValueError, match="come from model v1, not the one"):
+        daily_report(rescored, DAY, alert_budget=2, alerts=alerts)
+    with pytest.raises(ValueError, match="missing columns"):
+        daily_report(scores, DAY, alert_budget=2, alerts=alerts.drop(columns=MAX_SCORE))
+    empty_day = scores.iloc[:0]
+    report = daily_report(empty_day, DAY, alert_budget=2, alerts=alerts.iloc[:0])
+    assert report.alerts.empty
 
 
 # ------------------------------------------------------------------------------ tables

@@ -17,11 +17,22 @@ from fraud_dagster.settings import FraudSettings
 def test_business_knobs_defaults_and_validation() -> None:
     settings = FraudSettings()
     assert (settings.alert_budget, settings.alert_threshold) == (100, 0.5)
-    for overrides in ({"alert_budget": 0}, {"alert_threshold": 1.0}, {"alert_threshold": 0.0}):
+    assert settings.reasons_min_score == 0.05
+    for overrides in (
+        {"alert_budget": 0},
+        {"alert_threshold": 1.0},
+        {"alert_threshold": 0.0},
+        {"reasons_min_score": -0.1},
+        {"reasons_min_score": 1.5},
+    ):
         with pytest.raises(ValidationError):
             FraudSettings(**overrides)
     # the shape, the gate and the reports are not run config: not fields here
-    assert set(FraudSettings.model_fields) == {"alert_budget", "alert_threshold"}
+    assert set(FraudSettings.model_fields) == {
+        "alert_budget",
+        "alert_threshold",
+        "reasons_min_score",
+    }
 
 
 def _value(resource: dg.ResourceDefinition) -> object:

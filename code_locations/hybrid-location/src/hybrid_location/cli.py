@@ -2,7 +2,7 @@
 
 It materializes, through Dagster and on the same persistent instance that ``dg dev`` shows, exactly what
 the requested days need: validated history for the feature lookback, features for the training window,
-a first model if none is promoted yet, then scores and the report; on a first run also the scores of
+a first model if none is promoted yet, then scores, alerts and the report; on a first run also the scores of
 the week before, so that the report has its trend. Partitions already materialized are skipped, so a
 second run only does the new work.
 
@@ -268,7 +268,8 @@ def run_pipeline(
 
         stage_began, transactions, alerts = time.perf_counter(), 0, 0
         for day in progress.track("score", scored):
-            scores = _metadata(run([a.fraud_scores, a.daily_fraud_report], day), a.fraud_scores)
+            scored_day = run([a.fraud_scores, a.fraud_alerts, a.daily_fraud_report], day)
+            scores = _metadata(scored_day, a.fraud_scores)
             transactions += int(scores.get("rows", 0))
             alerts += int(scores.get("alerts_at_threshold", 0))
         trend_note = f", {len(trend)} of them for the trend" if trend else ""

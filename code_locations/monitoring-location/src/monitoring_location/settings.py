@@ -95,9 +95,17 @@ class MonitoringSettings(dg.ConfigurableResource):
             "calendar flags constant within a day (tx_during_weekend)."
         ),
     )
+    chart_days: int = Field(
+        default=30,
+        description=(
+            "Days (up to the monitored day) that the PSI and precision charts show; 0 = no charts."
+        ),
+    )
     tables: MonitoringTables = MonitoringTables()
 
-    _not_negative = field_validator("min_rows", "reference_sample_per_day")(not_negative)
+    _not_negative = field_validator("min_rows", "reference_sample_per_day", "chart_days")(
+        not_negative
+    )
     _positive = field_validator("reference_days", "psi_threshold", "max_budget_utilisation")(
         positive
     )

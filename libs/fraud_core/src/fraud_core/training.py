@@ -14,11 +14,13 @@ scores stay calibrated probabilities. Whether a genuine transaction is kept depe
 ``transaction_id`` and the seed (a hash, not a random stream): sampling day by day as the days are
 read keeps exactly the rows sampling the whole window would, so the window never has to sit in
 memory. The validation window is never sampled; it is scored day by day
-(:func:`validation_metrics_by_chunk`) and only the columns the metrics need are kept.
+(:func:`validate_by_chunk`, :func:`validation_metrics_by_chunk`) and only the columns the metrics
+need are kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fraud_core.columns import CUSTOMER_ID, TRANSACTION_ID, TX_DATETIME, TX_FRAUD
+from fraud_core.columns import CUSTOMER_ID, FRAUD_SCORE, TRANSACTION_ID, TX_DATETIME, TX_FRAUD
 
 if TYPE_CHECKING:
     from fraud_core.model import FraudModel
@@ -37,9 +39,12 @@ __all__ = [
     "TrainingSample",
     "TrainingSampler",
     "TrainingWindows",
+    "Validation",
     "check_genuine_rate",
+    "sample_hash",
     "sample_training_rows",
     "training_windows",
+    "validate_by_chunk",
     "validation_metrics_by_chunk",
 ]
 
@@ -275,17 +280,40 @@ def sample_training_rows(
     return sampler.sample()
 
 
+def sample_hash(rows: pd.DataFrame) -> str:
+    """SHA-256 of the rows' transaction ids and labels, whatever their order."""
+    missing = [c for c in (TRANSACTION_ID, TX_FRAUD) if c not in rows.columns]
+    if missing:
+        raise ValueError(f"sample_hash: missing columns {missing}")
+    labels = rows[TX_FRAUD].to_numpy(dtype=np.float64, na_value=np.nan)
+    keyed = pd.DataFrame(
+        {
+            TRANSACTION_ID: rows[TRANSACTION_ID].to_numpy(),
+            TX_FRAUD: np.where(np.isnan(labels), -1, labels).astype(np.int8),
+        }
+    )
+    digest = hashlib.sha256(f"{TRANSACTION_ID},{TX_FRAUD};{len(rows)};".encode())
+    digest.update(np.sort(pd.util.hash_pandas_object(keyed, index=False).to_numpy()).tobytes())
+    return digest.hexdigest()
+
+
 # --- the validation window, a chunk at a time -------------------------------------------------
 
 
-def validation_metrics_by_chunk(
-    model: FraudModel, chunks: Iterable[pd.DataFrame], *, k: int = 100
-) -> dict[str, float]:
-    """AUC, AP and card precision@k of ``model`` on the labelled rows of all ``chunks`` together.
+@dataclass(frozen=True)
+class Validation:
+    """A model's validation: its metrics and its scores of the labelled validation rows."""
 
-    The same numbers as scoring the concatenated chunks at once; only the columns the metrics
-    need are kept between chunks, never the features.
-    """
+    metrics: dict[str, float]
+    scored: pd.DataFrame
+    """The labelled rows' ``customer_id, tx_datetime, tx_fraud`` (those present) and
+    ``fraud_score``, in the order of the chunks."""
+
+
+def validate_by_chunk(
+    model: FraudModel, chunks: Iterable[pd.DataFrame], *, k: int = 100
+) -> Validation:
+    """The metrics of :func:`validation_metrics_by_chunk` and the scored labelled rows they use."""
     from fraud_core.evaluation import evaluate_scores
 
     kept: list[pd.DataFrame] = []
@@ -298,10 +326,24 @@ def validation_metrics_by_chunk(
         columns = [c for c in (CUSTOMER_ID, TX_DATETIME, TX_FRAUD) if c in labelled.columns]
         scores = model.predict(labelled).to_numpy()
         kept.append(labelled[columns].assign(**{_SCORE: scores}))
-    if n_rows == 0:
-        return {}
-    if not kept:  # rows, none labelled: counted as evaluated on nothing
-        return evaluate_scores(pd.DataFrame({TX_FRAUD: pd.Series([], dtype="Int8")}), [], k=k)
+    if not kept:
+        empty = pd.DataFrame({TX_FRAUD: pd.Series([], dtype="Int8"), FRAUD_SCORE: []})
+        if n_rows == 0:
+            return Validation({}, empty)
+        # rows, none labelled: counted as evaluated on nothing
+        return Validation(evaluate_scores(empty[[TX_FRAUD]], [], k=k), empty)
     scored = pd.concat(kept, ignore_index=True)
     scores = scored.pop(_SCORE).to_numpy()
-    return evaluate_scores(scored, scores, k=k)
+    metrics = evaluate_scores(scored, scores, k=k)
+    return Validation(metrics, scored.assign(**{FRAUD_SCORE: scores}))
+
+
+def validation_metrics_by_chunk(
+    model: FraudModel, chunks: Iterable[pd.DataFrame], *, k: int = 100
+) -> dict[str, float]:
+    """AUC, AP and card precision@k of ``model`` on the labelled rows of all ``chunks`` together.
+
+    The same numbers as scoring the concatenated chunks at once; only the columns the metrics
+    need are kept between chunks, never the features.
+    """
+    return validate_by_chunk(model, chunks, k=k).metrics

@@ -1,4 +1,5 @@
-"""The business knobs both code locations share, declared once: the alert threshold and budget.
+"""The business knobs both code locations share, declared once: the alert threshold and budget,
+and which scores get reason codes.
 
 A fraud team changes these per run if it must (they are run config, with validation): the
 hybrid location scores and reports with them, the monitoring location judges alert volumes and
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import dagster as dg
 from pydantic import Field, field_validator
+
+from fraud_core.scoring import REASONS_MIN_SCORE
 
 __all__ = [
     "FraudSettings",
@@ -58,12 +61,24 @@ def unit_interval(value: float) -> float:
 
 
 class FraudSettings(dg.ConfigurableResource):
-    """Alert threshold and review budget, shared by scoring, reporting and monitoring."""
+    """Alert threshold, review budget and reason codes, shared by scoring, reporting, monitoring."""
 
     alert_budget: int = Field(
         default=100, description="Cards the fraud team can review a day (k of card precision@k)."
     )
     alert_threshold: float = Field(default=0.5, description="Probability that raises an alert.")
+    reasons_min_score: float = Field(
+        default=REASONS_MIN_SCORE,
+        description=(
+            "Lowest fraud score whose transaction gets reason codes (its top 3 features by SHAP "
+            "contribution); the top transaction of each of the day's alert_budget cards gets them "
+            "whatever this value. 0 explains every row, but SHAP makes scoring ~75x slower "
+            "(11k rows/s on 2 cores); the default 0.05 explains ~1% of the rows for ~1.5-2x the "
+            "scoring time and covers every alert at alert_threshold 0.5 (benchmarks/RESULTS.md, "
+            "section 8). Keep it at or below alert_threshold so every alert has reasons."
+        ),
+    )
 
     _alert_budget = field_validator("alert_budget")(positive)
     _alert_threshold = field_validator("alert_threshold")(open_unit_interval)
+    _reasons_min_score = field_validator("reasons_min_score")(unit_interval)

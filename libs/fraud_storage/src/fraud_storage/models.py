@@ -1,6 +1,7 @@
 """Fraud models in the versioned model store: save, load for a pipeline shape, load the promoted one.
 
-A model is stored as two files (``model.cbm``, ``metadata.json``) under an immutable version of
+A model is stored as two files (``model.cbm``, ``metadata.json``), and its card
+(``model_card.html``, :mod:`fraud_core.model.card`) when it has one, under an immutable version of
 :class:`~fraud_storage.model_store.ModelStore`, which verifies their SHA-256 on every load. Loading
 then checks the pipeline shape recorded in the metadata against the running one: a model of another
 shape (other windows, label delay or feature list) raises :class:`~fraud_core.shape.ShapeMismatchError`,
@@ -15,19 +16,32 @@ scores carry that version, never a name read from the metadata file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from fraud_core.model import METADATA_FILE, MODEL_FILE, FraudModel, ModelMetadata
 from fraud_core.shape import PipelineShape, ShapeMismatchError
-from fraud_storage.model_store import ModelIntegrityError, ModelStore, PromotionRecord
+from fraud_storage.model_store import (
+    ModelIntegrityError,
+    ModelNotFoundError,
+    ModelStore,
+    PromotionRecord,
+)
+from fraud_storage.reports import is_url
 
 __all__ = [
+    "MODEL_CARD_FILE",
     "NoPromotedModelError",
     "PromotedModel",
     "load_model",
+    "load_model_card",
     "load_promoted_model",
+    "model_card_location",
     "save_model",
 ]
+
+MODEL_CARD_FILE = "model_card.html"
+"""The model card's file in a version, next to ``model.cbm`` and ``metadata.json``."""
 
 
 class NoPromotedModelError(RuntimeError):
@@ -47,14 +61,31 @@ class PromotedModel:
         return self.record.version
 
 
-def save_model(store: ModelStore, model: FraudModel) -> str:
-    """Store ``model`` as a new immutable version; returns the version id."""
+def save_model(store: ModelStore, model: FraudModel, *, card_html: str | None = None) -> str:
+    """Store ``model`` (and its card's HTML) as a new immutable version; returns the version id.
+
+    The card is one of the version's files: hashed in its manifest, verified on every load.
+    """
     version = model.metadata.model_id
-    store.save(
-        version,
-        {MODEL_FILE: model.model_bytes(), METADATA_FILE: model.metadata_json().encode("utf-8")},
-    )
+    files = {MODEL_FILE: model.model_bytes(), METADATA_FILE: model.metadata_json().encode("utf-8")}
+    if card_html is not None:
+        files[MODEL_CARD_FILE] = card_html.encode("utf-8")
+    store.save(version, files)
     return version
+
+
+def model_card_location(store: ModelStore, version: str) -> str:
+    """Where the card of ``version`` lives: a local file's absolute path, or the object's URL."""
+    target = store.path(version) / MODEL_CARD_FILE
+    return str(target) if is_url(str(target)) else os.path.abspath(target.path)
+
+
+def load_model_card(store: ModelStore, version: str) -> str:
+    """The card's HTML of a stored version, verified with all its files against its manifest."""
+    files = store.load(version)
+    if MODEL_CARD_FILE not in files:
+        raise ModelNotFoundError(f"model version {version} in {store.root} has no model card")
+    return files[MODEL_CARD_FILE].decode("utf-8")
 
 
 def load_model(

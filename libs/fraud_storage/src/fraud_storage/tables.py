@@ -28,6 +28,7 @@ class TableNames:
     )
     transformed: TableName = field(default_factory=lambda: _table("FRAUD.TRANSFORMED_TRANSACTIONS"))
     scores: TableName = field(default_factory=lambda: _table("FRAUD.FRAUD_SCORES"))
+    alerts: TableName = field(default_factory=lambda: _table("FRAUD.FRAUD_ALERTS"))
     report: TableName = field(default_factory=lambda: _table("FRAUD.DAILY_FRAUD_REPORT"))
 
     @classmethod

@@ -21,10 +21,8 @@ Fixtures:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +34,8 @@ from typing import Any
 
 import pytest
 
+from fraud_testing.servers import accepts, free_port, missing_modules
+
 S3_START_TIMEOUT_S = float(os.environ.get("MOTO_START_TIMEOUT_S", "60"))
 """How long the server may take to accept connections (its imports are slow on a busy machine)."""
 
@@ -43,31 +43,6 @@ S3_START_TIMEOUT_S = float(os.environ.get("MOTO_START_TIMEOUT_S", "60"))
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``s3`` marker (the run uses --strict-markers)."""
     config.addinivalue_line("markers", "s3: runs against a local S3 API server (moto, via s3fs)")
-
-
-def _missing_modules(*names: str) -> list[str]:
-    missing = []
-    for name in names:
-        try:
-            if importlib.util.find_spec(name) is None:
-                missing.append(name)
-        except ModuleNotFoundError:
-            missing.append(name)
-    return missing
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 @dataclass
@@ -101,7 +76,7 @@ class S3Server:
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.process.poll() is None:
-            if _accepts(self.host, self.port):
+            if accepts(self.host, self.port):
                 return self
             time.sleep(0.05)
         code = self.process.returncode
@@ -165,13 +140,13 @@ class S3Server:
 
 
 def _require_s3_modules() -> None:
-    missing = _missing_modules("moto", "s3fs", "flask", "werkzeug")
+    missing = missing_modules("moto", "s3fs", "flask", "werkzeug")
     if missing:
         pytest.skip(f"local S3 server unavailable: {', '.join(missing)} not installed")
 
 
 def _clear_s3fs_cache() -> None:
-    if not _missing_modules("s3fs"):
+    if not missing_modules("s3fs"):
         import s3fs
 
         s3fs.S3FileSystem.clear_instance_cache()
@@ -183,9 +158,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     _require_s3_modules()
     directory = tmp_path_factory.mktemp("moto")
     try:
-        server = S3Server(port=_free_port(), log_path=directory / "server.log").start()
+        server = S3Server(port=free_port(), log_path=directory / "server.log").start()
     except RuntimeError:  # e.g. the free port was taken meanwhile: one more try
-        server = S3Server(port=_free_port(), log_path=directory / "server-retry.log").start()
+        server = S3Server(port=free_port(), log_path=directory / "server-retry.log").start()
     try:
         yield server
     finally:

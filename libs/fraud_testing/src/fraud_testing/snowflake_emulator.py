@@ -28,11 +28,9 @@ Tests may also import :func:`connect_factory`, :class:`SnowflakeEmulator` and
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,33 +43,10 @@ from typing import Any
 
 import pytest
 
+from fraud_testing.servers import accepts, free_port, missing_modules
+
 EMULATOR_START_TIMEOUT_S = float(os.environ.get("FAKESNOW_START_TIMEOUT_S", "60"))
 """How long a server may take to accept connections (its imports are slow on a busy machine)."""
-
-
-def _missing_modules(*names: str) -> list[str]:
-    missing = []
-    for name in names:
-        try:
-            if importlib.util.find_spec(name) is None:
-                missing.append(name)
-        except ModuleNotFoundError:
-            missing.append(name)
-    return missing
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 @dataclass
@@ -117,7 +92,7 @@ class FakesnowServer:
         while self.process is not None and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if _accepts(self.host, self.port):
+            if accepts(self.host, self.port):
                 return self
             time.sleep(0.1)
         code = self.process.returncode if self.process else None
@@ -227,7 +202,7 @@ class SnowflakeEmulator:
 
 
 def _require_emulator_modules() -> None:
-    missing = _missing_modules("fakesnow", "uvicorn", "snowflake.connector")
+    missing = missing_modules("fakesnow", "uvicorn", "snowflake.connector")
     if missing:
         pytest.skip(f"Snowflake emulator unavailable: {', '.join(missing)} not installed")
 
@@ -250,10 +225,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if not any(item.get_closest_marker("snowflake") for item in session.items):
         return
-    if _missing_modules("fakesnow", "uvicorn", "snowflake.connector"):
+    if missing_modules("fakesnow", "uvicorn", "snowflake.connector"):
         return
     directory = Path(tempfile.mkdtemp(prefix="fakesnow-"))
-    server = FakesnowServer(port=_free_port(), log_path=directory / "server.log")
+    server = FakesnowServer(port=free_port(), log_path=directory / "server.log")
     session.config.stash[_EARLY_SERVER] = server.launch()
 
 
@@ -274,13 +249,13 @@ def snowflake_emulator(
     server = request.config.stash.get(_EARLY_SERVER, None)
     if server is None:
         directory = tmp_path_factory.mktemp("fakesnow")
-        server = FakesnowServer(port=_free_port(), log_path=directory / "server.log").launch()
+        server = FakesnowServer(port=free_port(), log_path=directory / "server.log").launch()
     try:
         try:
             server.wait_ready()
         except RuntimeError:  # e.g. the free port was taken meanwhile: one more try
             retry_log = server.log_path.with_name("server-retry.log")
-            server = FakesnowServer(port=_free_port(), log_path=retry_log).start()
+            server = FakesnowServer(port=free_port(), log_path=retry_log).start()
         yield SnowflakeEmulator(host=server.host, port=server.port, pid=server.pid)
     finally:
         server.stop()
@@ -303,7 +278,7 @@ def snowflake_connect(
 @pytest.fixture
 def snowflake_resource(snowflake_database: SnowflakeEmulator) -> Any:
     """A ``dagster_snowflake.SnowflakeResource`` pointed at this test's fresh database."""
-    missing = _missing_modules("dagster_snowflake")
+    missing = missing_modules("dagster_snowflake")
     if missing:
         pytest.skip("dagster-snowflake is not installed in this environment")
     from dagster_snowflake import SnowflakeResource
@@ -320,7 +295,7 @@ def fakesnow_servers(tmp_path: Path) -> Iterator[Callable[..., FakesnowServer]]:
     def make(port: int | None = None, *, start: bool = True) -> FakesnowServer:
         index = len(servers)
         server = FakesnowServer(
-            port=port or _free_port(), log_path=tmp_path / f"fakesnow-{index}.log"
+            port=port or free_port(), log_path=tmp_path / f"fakesnow-{index}.log"
         )
         servers.append(server)
         return server.start() if start else server

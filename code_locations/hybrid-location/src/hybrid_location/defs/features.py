@@ -32,6 +32,7 @@ from hybrid_location.conventions import (
     RETRY,
     elapsed,
     fail_fast_on_permanent_errors,
+    table_metadata,
 )
 from hybrid_location.defs.ingestion import matured_terminal_labels, raw_customer_transactions
 
@@ -81,6 +82,7 @@ def transformed_transactions(
             "feature_seconds": round(feature_seconds, 3),
             "total_seconds": elapsed(began),
             "table": str(wh.tables.transformed),
+            **table_metadata(wh, wh.tables.transformed, day),
         }
     )
 

@@ -44,6 +44,7 @@ from hybrid_location.conventions import (
     elapsed,
     fail_fast_on_permanent_errors,
     stored_rows,
+    table_metadata,
 )
 
 RULES = TransactionRules.from_env()
@@ -152,6 +153,7 @@ def raw_customer_transactions(
             "read_seconds": read_seconds,
             "total_seconds": elapsed(began),
             "table": str(validated),
+            **table_metadata(wh, validated, day),
             "rejects_table": str(wh.tables.rejected),
         },
         check_results=[
@@ -245,5 +247,6 @@ def matured_terminal_labels(
             PIPELINE_SHAPE: shape.fingerprint,
             "total_seconds": elapsed(began),
             "table": str(wh.tables.terminal_labels),
+            **table_metadata(wh, wh.tables.terminal_labels, day),
         }
     )

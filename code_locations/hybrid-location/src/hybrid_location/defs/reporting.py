@@ -21,7 +21,9 @@ from hybrid_location.conventions import (
     GROUP,
     RETRY,
     fail_fast_on_permanent_errors,
+    table_metadata,
 )
+from hybrid_location.defs.alerts import fraud_alerts
 from hybrid_location.defs.scoring import fraud_scores
 
 REPORT_TRAILING_DAYS = 7
@@ -36,11 +38,13 @@ REPORT_TRAILING_DAYS = 7
     retry_policy=RETRY,
     # The report compares the day with the trailing week of scores: declared, so that a backfill
     # scores the earlier days first and the report does not depend on the order of the runs.
-    deps=[with_trailing_days(fraud_scores, REPORT_TRAILING_DAYS)],
+    # Its alert table is the day's FRAUD_ALERTS, as case management sees it.
+    deps=[with_trailing_days(fraud_scores, REPORT_TRAILING_DAYS), fraud_alerts],
     description=(
-        "The morning fraud report for the day: volumes, score distribution, alerts at the review "
-        "budget, precision where labels are known, riskiest terminals and customers, and the trend "
-        "against the trailing week. Stored in the warehouse and as an HTML page."
+        "The morning fraud report for the day: volumes, score distribution, the alerts at the "
+        "review budget with their reasons (from FRAUD_ALERTS), precision where labels are known, "
+        "riskiest terminals and customers, and the trend against the trailing week. Stored in the "
+        "warehouse and as an HTML page."
     ),
 )
 @fail_fast_on_permanent_errors
@@ -55,8 +59,13 @@ def daily_fraud_report(
     wh = warehouse.get_warehouse()
     first = day - timedelta(days=REPORT_TRAILING_DAYS)
     scores = wh.read_partitions(wh.tables.scores, first, day + timedelta(1))
+    alerts = wh.read_partitions(wh.tables.alerts, day, day + timedelta(1))
     report = daily_report(
-        scores, day, alert_budget=settings.alert_budget, threshold=settings.alert_threshold
+        scores,
+        day,
+        alert_budget=settings.alert_budget,
+        threshold=settings.alert_threshold,
+        alerts=alerts,
     )
     wh.replace_partition(wh.tables.report, report_summary_frame(report), day)
     published = publish_report(report_dir.html_path(day), render_html(report))  # whole or nothing
@@ -65,6 +74,7 @@ def daily_fraud_report(
             "report_path": report_link(published),
             "report": dg.MetadataValue.md(render_markdown(report)),
             "table": str(wh.tables.report),
+            **table_metadata(wh, wh.tables.report, day),
         }
     )
 

@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from hybrid_location.pipeline import (
-    daily_fraud_report,
-    fraud_detection_model,
-    fraud_scores,
-    matured_terminal_labels,
-    raw_customer_transactions,
-    transformed_transactions,
-)
+# The asset definitions themselves (not hybrid_location.pipeline's catalogued copies): the defs
+# folder loads every asset found in its modules, and a copy with the same key would be a duplicate.
+from hybrid_location.defs.alerts import fraud_alerts
+from hybrid_location.defs.features import transformed_transactions
+from hybrid_location.defs.ingestion import matured_terminal_labels, raw_customer_transactions
+from hybrid_location.defs.reporting import daily_fraud_report
+from hybrid_location.defs.scoring import fraud_scores
+from hybrid_location.defs.training import fraud_detection_model
 
 daily_fraud_job = dg.define_asset_job(
     "daily_fraud_job",
@@ -18,9 +18,10 @@ daily_fraud_job = dg.define_asset_job(
         matured_terminal_labels,
         transformed_transactions,
         fraud_scores,
+        fraud_alerts,
         daily_fraud_report,
     ),
-    description="Validate, count the labels now due, featurise, score and report one day.",
+    description=("Validate, count the labels now due, featurise, score, alert and report one day."),
 )
 
 weekly_training_job = dg.define_asset_job(

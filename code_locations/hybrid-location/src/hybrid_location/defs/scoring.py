@@ -8,6 +8,7 @@ import dagster as dg
 from fraud_core.columns import (
     FRAUD_SCORE,
     PIPELINE_SHAPE,
+    reason_feature,
 )
 from fraud_core.scoring import score_transactions
 from fraud_core.shape import PipelineShape
@@ -33,6 +34,7 @@ from hybrid_location.conventions import (
     elapsed,
     fail_fast_on_permanent_errors,
     stored_rows,
+    table_metadata,
 )
 from hybrid_location.defs.features import transformed_transactions
 from hybrid_location.defs.training import fraud_detection_model
@@ -79,7 +81,13 @@ def fraud_scores(
         rebuild=transformed_transactions.key.to_user_string(),
     )
     promoted = load_promoted_model(model_store.get_store(), shape)  # verified, or a Failure
-    scores = score_transactions(promoted.model, features, model_version=promoted.version)
+    scores = score_transactions(
+        promoted.model,
+        features,
+        model_version=promoted.version,
+        reasons_min_score=settings.reasons_min_score,
+        reasons_top_cards=settings.alert_budget,  # every alerted card's top transaction
+    )
     score_seconds = elapsed(began)
     wh.replace_partition(wh.tables.scores, scores, day)
     stored = stored_rows(wh, wh.tables.scores, day)
@@ -93,9 +101,11 @@ def fraud_scores(
             PIPELINE_SHAPE: shape.fingerprint,
             "mean_score": float(s.mean()) if len(s) else 0.0,
             "alerts_at_threshold": int((s >= settings.alert_threshold).sum()),
+            "rows_with_reasons": int(scores[reason_feature(1)].notna().sum()),
             "score_seconds": score_seconds,
             "total_seconds": elapsed(began),
             "table": str(wh.tables.scores),
+            **table_metadata(wh, wh.tables.scores, day),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -5,6 +5,10 @@ Bounded at any daily volume: the window is read a day at a time, only the column
 source), and each day is sampled as it is read (every fraud, a seeded share of the genuine rows
 weighted back, ``TrainingSettings.genuine_sample_rate``), so training holds the sample, never the
 window. The validation window is never sampled: it is scored a day at a time by each model.
+
+Each version is saved with its model card (``model_card.html``, in the version's manifest): the
+validation PR and card precision@k curves, feature importances, the training data and the gate's
+decision (:mod:`fraud_core.model.card`); the materialization links to it and summarises it.
 """
 
 from collections.abc import Callable, Iterator
@@ -21,13 +25,24 @@ from fraud_core.columns import (
     TX_FRAUD,
 )
 from fraud_core.model import FraudModel, train_model
+from fraud_core.model.card import (
+    ModelCard,
+    build_model_card,
+    importances_markdown,
+    model_card_markdown,
+    pr_curve_markdown,
+    precision_at_k_markdown,
+    render_model_card_html,
+)
 from fraud_core.promotion import PromotionPolicy, decide_promotion
 from fraud_core.scoring import refresh_labels
 from fraud_core.shape import PipelineShape, ShapeMismatchError
 from fraud_core.training import (
     TrainingSampler,
     TrainingWindows,
+    sample_hash,
     training_windows,
+    validate_by_chunk,
     validation_metrics_by_chunk,
 )
 from fraud_dagster.partitions import (
@@ -43,8 +58,10 @@ from fraud_storage import ModelStore, PromotionRecord, Warehouse
 from fraud_storage.model_store import LegacyModelStoreError
 from fraud_storage.models import (
     load_promoted_model,
+    model_card_location,
     save_model,
 )
+from fraud_storage.reports import is_url
 from fraud_storage.shaped_partitions import (
     iter_shaped_days,
 )
@@ -103,17 +120,29 @@ def fraud_detection_model(
     windows = training_windows(
         _as_of(wh, config), shape.label_delay_days, training.train_days, training.validation_days
     )
-    model = _train(context, wh, windows, shape, training)
+    model, data_hash = _train(context, wh, windows, shape, training)
     valid = _validation_days(wh, windows, shape)
-    candidate = validation_metrics_by_chunk(model, valid(), k=settings.alert_budget)
+    validation = validate_by_chunk(model, valid(), k=settings.alert_budget)
+    candidate = validation.metrics
     context.log.info(
         f"validated on {windows.describe_validation()} "
         f"({int(candidate.get('n_eval', 0))} labelled rows)"
     )
     model.metadata.metrics.update(candidate)
-    version = save_model(store, model)
     current = _current_metrics(context, store, current_record, valid, shape, settings.alert_budget)
     decision = decide_promotion(candidate, current, promotion_policy)
+    card = build_model_card(
+        model,
+        validation,
+        decision,
+        windows=windows,
+        data_hash=data_hash,
+        alert_budget=settings.alert_budget,
+        policy=promotion_policy.describe(),
+        current_version=current_record.version if current_record else None,
+    )
+    # the card is one of the version's files: in its manifest, verified with the model
+    version = save_model(store, model, card_html=render_model_card_html(card))
     if decision.promote:
         store.promote(
             version,
@@ -142,7 +171,9 @@ def fraud_detection_model(
             "train_sample_seed": meta.sample_seed if meta.sample_seed is not None else -1,
             "train_unlabelled_excluded": meta.n_unlabelled_excluded,
             "train_frauds": meta.n_fraud,
+            "train_data_hash": data_hash,
             **{f"validation_{k}": float(v) for k, v in candidate.items()},
+            **_card_metadata(store, version, card),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -185,14 +216,15 @@ def _train(
     windows: TrainingWindows,
     shape: PipelineShape,
     training: TrainingSettings,
-) -> FraudModel:
-    """A candidate trained on the sampled training window (the sample freed on return)."""
+) -> tuple[FraudModel, str]:
+    """A candidate trained on the sampled training window, and the sample's hash (the sample
+    freed on return)."""
     sampler = TrainingSampler(training.genuine_sample_rate, training.sample_seed)
     for rows in _labelled_days(wh, windows.train, shape, _training_columns(shape)):
         sampler.add(rows)
     sample = sampler.sample()
     context.log.info(f"training on {windows.describe_train()}: {sample.record.describe()}")
-    return train_model(
+    model = train_model(
         sample.rows,
         training.train_config(),
         log=context.log.info,
@@ -200,6 +232,22 @@ def _train(
         weights=sample.weights,
         sampling=sample.record,
     )
+    return model, sample_hash(sample.rows)
+
+
+def _card_metadata(store: ModelStore, version: str, card: ModelCard) -> dict[str, dg.MetadataValue]:
+    """The model card in the UI: a link to the stored page, its summary, importances, curves."""
+    location = model_card_location(store, version)
+    link = dg.MetadataValue.url(location) if is_url(location) else dg.MetadataValue.path(location)
+    return {
+        "model_card": link,
+        "model_card_summary": dg.MetadataValue.md(model_card_markdown(card)),
+        "feature_importances": dg.MetadataValue.md(
+            importances_markdown(card, top=len(card.importances))
+        ),
+        "validation_pr_curve": dg.MetadataValue.md(pr_curve_markdown(card)),
+        "validation_precision_at_k": dg.MetadataValue.md(precision_at_k_markdown(card)),
+    }
 
 
 def _training_columns(shape: PipelineShape) -> list[str]:

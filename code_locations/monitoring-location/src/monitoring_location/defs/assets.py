@@ -42,6 +42,14 @@ from fraud_core.monitoring import (
     sample_reference_day,
     tracked_features,
 )
+from fraud_core.monitoring.charts import (
+    chart_markdown,
+    feature_psi_chart,
+    history_markdown,
+    precision_chart,
+    psi_chart,
+    top_features,
+)
 from fraud_core.scoring import refresh_labels
 from fraud_core.shape import PipelineShape
 from fraud_dagster.failures import fail_fast_on
@@ -146,6 +154,21 @@ def _latest_mature(
     )
 
 
+def _history(
+    warehouse: Warehouse, table: TableName, day: date, settings: MonitoringSettings
+) -> pd.DataFrame | None:
+    """The rows of ``table`` for the ``chart_days`` days up to ``day`` (None: charts are off)."""
+    if settings.chart_days == 0:
+        return None
+    first = day - timedelta(days=settings.chart_days - 1)
+    return warehouse.read_partitions(table, first, day + timedelta(days=1))
+
+
+def _chart(figure: Any, alt: str, numbers: str) -> dg.MetadataValue:
+    """A chart (an inline PNG) above the numbers it plots, as Markdown."""
+    return dg.MetadataValue.md(f"{chart_markdown(figure, alt)}\n\n{numbers}")
+
+
 def _markdown(text: str | None) -> dg.MetadataValue | str:
     """Markdown metadata, or ``not computed`` when there is no table."""
     return dg.MetadataValue.md(text) if text is not None else NOT_COMPUTED
@@ -190,11 +213,20 @@ def score_drift(
     wh.replace_partition(table, drift.frame(_now()), day)
     if not drift.computed:
         context.log.info(drift.not_computed_reason())
+    history = _history(wh, table, day, monitoring)
+    charts = {}
+    if history is not None:
+        charts["psi_over_time"] = _chart(
+            psi_chart(history, threshold=monitoring.psi_threshold),
+            "score PSI by day",
+            history_markdown(history, ["psi"], ["drifted"]),
+        )
     return dg.MaterializeResult(
         metadata={
             **drift.numbers(),
             "actual_mean_score": drift.actual_mean,
             "bins": _markdown(drift.bins_markdown()),
+            **charts,
             "table": str(table),
         },
         check_results=[
@@ -249,10 +281,19 @@ def feature_drift(
         context.log.info(drift.not_computed_reason())
     table = _tables(wh, monitoring)["feature_drift"]
     wh.replace_partition(table, drift.frame(_now()), day)
+    history = _history(wh, table, day, monitoring)
+    charts = {}
+    if history is not None:
+        charts["psi_over_time"] = _chart(
+            feature_psi_chart(history, threshold=monitoring.psi_threshold),
+            "feature PSI by day",
+            history_markdown(top_features(history), ["psi"], ["feature"]),
+        )
     return dg.MaterializeResult(
         metadata={
             **drift.numbers(),
             "top_features": dg.MetadataValue.md(drift.top_markdown()),
+            **charts,
             "table": str(table),
         },
         check_results=[
@@ -324,8 +365,16 @@ def delayed_label_performance(
     )
     table = _tables(wh, monitoring)["performance"]
     wh.replace_partition(table, perf.frame(_now()), day)
+    history = _history(wh, table, day, monitoring)
+    charts = {}
+    if history is not None:
+        charts["precision_over_time"] = _chart(
+            precision_chart(history, floor=monitoring.precision_floor, k=settings.alert_budget),
+            "realised precision by day",
+            history_markdown(history, ["card_precision_at_k", "precision"], ["labels_mature"]),
+        )
     return dg.MaterializeResult(
-        metadata={**perf.numbers(), "table": str(table)},
+        metadata={**perf.numbers(), **charts, "table": str(table)},
         check_results=[
             dg.AssetCheckResult(
                 check_name="realised_precision_above_floor",

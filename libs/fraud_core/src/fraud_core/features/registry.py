@@ -11,7 +11,9 @@ over each window (:class:`Statistic`). From the ordered :data:`FEATURE_LAYOUT` t
 * the columns of the day state and of the warehouse's window totals (:func:`state_column`),
   and the SQL expression of each measure (:attr:`Measure.sql`), which
   ``fraud_storage.window_totals`` renders for its engine;
-* the per-day columns of the matured label table (:func:`matured_measures`).
+* the per-day columns of the matured label table (:func:`matured_measures`);
+* the words a reason code uses for a feature's value (:data:`STATISTIC_WORDS` for window
+  features, :attr:`PointFeature.words` for the others, :data:`RAW_AMOUNT` for the amount).
 
 Both kernels, the whole-table one (:func:`fraud_core.features.build_features`) and the one-day one
 (:func:`fraud_core.features.build_day_features`), evaluate each statistic once, generically over
@@ -44,13 +46,16 @@ __all__ = [
     "AMOUNT_SUM",
     "CUSTOMER_ACTIVITY",
     "CUSTOMER_AMOUNT_DEVIATION",
+    "ENTITY_NOUNS",
     "FEATURE_LAYOUT",
     "FIRST_USE",
     "LAST_TX_NS",
     "NB_FRAUD",
     "NB_LABELLED",
     "NB_TX",
+    "RAW_AMOUNT",
     "SECONDS_SINCE_PREV_TX",
+    "STATISTIC_WORDS",
     "TERMINAL_RISK",
     "TERMINAL_SPEND",
     "TX_DURING_NIGHT",
@@ -64,6 +69,7 @@ __all__ = [
     "WindowAggregate",
     "WindowFeature",
     "WindowGroup",
+    "WindowValue",
     "feature_columns",
     "feature_dtypes",
     "matured_measures",
@@ -208,12 +214,73 @@ class WindowAggregate:
         return [f.name(n) for n in self.windows(config) for f in self.features]
 
 
+# --- words: what a feature's value means, for reason codes -------------------------------------
+ENTITY_NOUNS: dict[str, str] = {CUSTOMER_ID: "card", TERMINAL_ID: "terminal"}
+"""What an analyst calls the entity a window feature describes."""
+_AT = {CUSTOMER_ID: "on the card", TERMINAL_ID: "at the terminal"}
+
+
+class WindowValue(NamedTuple):
+    """A window feature's value with what it is about: the words' input."""
+
+    value: float
+    entity: str
+    alignment: Alignment
+    n: int
+
+
+def _transactions(count: float) -> str:
+    return f"{count:,.0f} transaction{'' if round(count) == 1 else 's'}"
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'' if n == 1 else 's'}"
+
+
+def _count_words(w: WindowValue) -> str:
+    if w.alignment is Alignment.DELAYED:
+        return f"{_transactions(w.value)} {_AT[w.entity]} in its {w.n}-day risk window"
+    return f"{_transactions(w.value)} {_AT[w.entity]} in {_days(w.n)}"
+
+
+def _zscore_words(w: WindowValue) -> str:
+    side = "above" if w.value >= 0 else "below"
+    noun = ENTITY_NOUNS[w.entity]
+    return f"amount {abs(w.value):.1f} standard deviations {side} the {noun}'s {w.n}-day mean"
+
+
+STATISTIC_WORDS: dict[Statistic, Callable[[WindowValue], str]] = {
+    Statistic.COUNT: _count_words,
+    Statistic.MEAN_AMOUNT: lambda w: (
+        f"the {ENTITY_NOUNS[w.entity]}'s {w.n}-day average amount {w.value:,.2f}"
+    ),
+    Statistic.FRAUD_RATE: lambda w: f"{ENTITY_NOUNS[w.entity]} risk {w.n}-day window {w.value:.2f}",
+    Statistic.AMOUNT_TO_MEAN: lambda w: (
+        f"amount {w.value:,.1f}x the {ENTITY_NOUNS[w.entity]}'s {w.n}-day average"
+    ),
+    Statistic.AMOUNT_ZSCORE: _zscore_words,
+}
+"""Each statistic's value in words, e.g. "amount 6.2x the card's 30-day average"."""
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
 @dataclass(frozen=True)
 class PointFeature:
     """A feature of the transaction itself or of its immediate past (not a window total)."""
 
     name: str
     dtype: np.dtype
+    words: Callable[[float], str] | None = field(default=None, compare=False, repr=False)
+    """The value in words, e.g. "at night (before 07:00 UTC)"; None: no words."""
 
 
 CUSTOMER_ACTIVITY = WindowAggregate(
@@ -251,15 +318,33 @@ TERMINAL_SPEND = WindowAggregate(
     description="the terminal's mean ticket (a compromised terminal's skewed amounts)",
 )
 
-TX_DURING_WEEKEND = PointFeature("tx_during_weekend", INT8)
+RAW_AMOUNT = PointFeature(TX_AMOUNT, FLOAT64, lambda v: f"amount {v:,.2f}")
+"""The transaction's amount: the model's first feature, read as is (not in the layout)."""
+TX_DURING_WEEKEND = PointFeature(
+    "tx_during_weekend", INT8, lambda v: "on a weekend" if v else "on a weekday"
+)
 """1 on a Saturday or Sunday (UTC)."""
-TX_DURING_NIGHT = PointFeature("tx_during_night", INT8)
+TX_DURING_NIGHT = PointFeature(
+    "tx_during_night",
+    INT8,
+    lambda v: "at night (before 07:00 UTC)" if v else "in the daytime (07:00 UTC or later)",
+)
 """1 when the hour of day (UTC) is at most 6."""
-TX_HOUR = PointFeature("tx_hour", INT8)
+TX_HOUR = PointFeature("tx_hour", INT8, lambda v: f"at hour {v:.0f} (UTC)")
 """Hour of day, 0..23 (UTC)."""
-SECONDS_SINCE_PREV_TX = PointFeature("customer_id_seconds_since_prev_tx", FLOAT64)
+SECONDS_SINCE_PREV_TX = PointFeature(
+    "customer_id_seconds_since_prev_tx",
+    FLOAT64,
+    lambda v: f"{_duration(v)} since the card's previous transaction",
+)
 """Seconds since the card's previous transaction, capped at the lookback (also when none)."""
-FIRST_USE = PointFeature("customer_terminal_first_use", INT8)
+FIRST_USE = PointFeature(
+    "customer_terminal_first_use",
+    INT8,
+    lambda v: (
+        "first use of the card at this terminal" if v else "card used at this terminal before"
+    ),
+)
 """1 when the card has no earlier transaction at this terminal within the lookback."""
 
 FEATURE_LAYOUT: tuple[PointFeature | WindowAggregate, ...] = (

@@ -147,6 +147,13 @@ class FraudModel:
             np.asarray(proba[:, 1], dtype=np.float64), index=features.index, name=FRAUD_SCORE
         )
 
+    def feature_importances(self) -> pd.Series:
+        """Global importance of each feature (CatBoost PredictionValuesChange; sums to 100)."""
+        values = self.classifier.get_feature_importance(type="PredictionValuesChange")
+        return pd.Series(
+            np.asarray(values, dtype=np.float64), index=self.features, name="importance"
+        )
+
     def model_bytes(self) -> bytes:
         """Return the CatBoost model in native .cbm format."""
         with tempfile.TemporaryDirectory(prefix="fraud_core_model_") as tmp:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fraud_core.columns import CUSTOMER_ID
+from fraud_core.columns import CUSTOMER_ID, MAX_SCORE
 from fraud_core.report.compute import TRAILING_DAYS, DailyReport
 from fraud_core.report.formatting import is_missing
 from fraud_core.report.sections import trend_with_day
@@ -149,7 +149,7 @@ def alerts_chart(report: DailyReport) -> Figure:
     fig = Figure(figsize=(9, 0.5 + 0.32 * max(len(top), 3)))
     ax = fig.add_subplot()
     y = np.arange(len(top))
-    ax.barh(y, top["max_score"], color=colors)
+    ax.barh(y, top[MAX_SCORE], color=colors)
     # Ids are data: escape "$" so matplotlib never parses them as mathtext.
     ids = [_short(c).replace("$", r"\$") for c in top[CUSTOMER_ID].tolist()]
     ax.set_yticks(y, ids, fontsize=8)

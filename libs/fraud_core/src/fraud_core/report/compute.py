@@ -9,21 +9,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fraud_core.alerts import ALERT_COLUMNS, rank_alerts
 from fraud_core.columns import (
     CUSTOMER_ID,
+    EXPECTED_FRAUD_AMOUNT,
     FRAUD_SCORE,
+    MAX_SCORE,
     MODEL_VERSION,
+    REASON_COLUMNS,
     TERMINAL_ID,
+    TOTAL_AMOUNT,
     TX_AMOUNT,
     TX_FRAUD,
 )
-from fraud_core.report.entities import alert_table, card_table, known_fraud, top_entities
-from fraud_core.report.scores import DAY_COLUMN, as_day, scores_between
+from fraud_core.report.entities import card_table, known_fraud, labelled_alerts, top_entities
+from fraud_core.scores import DAY_COLUMN, as_day, scores_between
 
 __all__ = [
     "TRAILING_DAYS",
     "DailyReport",
     "DayStats",
+    "check_alerts",
     "daily_report",
     "optional_float",
     "trailing_frame",
@@ -127,11 +133,20 @@ def optional_float(value: Any) -> float | None:
 
 
 def _day_stats(
-    rows: pd.DataFrame, day: date, alert_budget: int, threshold: float
+    rows: pd.DataFrame,
+    day: date,
+    alert_budget: int,
+    threshold: float,
+    alerts: pd.DataFrame | None = None,
 ) -> tuple[DayStats, pd.DataFrame]:
-    """Headline stats and budget alerts (top cards) of one day's rows."""
+    """Headline stats and budget alerts (top cards, with their labels) of one day's rows.
+
+    ``alerts`` is the day's alerts table; when ``None`` it is built from ``rows``.
+    """
     cards = card_table(rows)
-    alerts = alert_table(cards, alert_budget)
+    if alerts is None:
+        alerts = rank_alerts(cards, alert_budget)
+    alerts = labelled_alerts(alerts, cards)
 
     scores = rows[FRAUD_SCORE].to_numpy()
     amounts = rows[TX_AMOUNT].to_numpy()
@@ -157,15 +172,15 @@ def _day_stats(
         n_fraud_labelled=int(is_fraud.sum()),
         fraud_amount_known=float(amounts[is_fraud].sum()) if labelled.any() else None,
         alerts_budget=len(alerts),
-        alerted_amount=float(alerts["amount"].sum()),
-        expected_precision=float(alerts["max_score"].mean()) if len(alerts) else None,
+        alerted_amount=float(alerts[TOTAL_AMOUNT].sum()),
+        expected_precision=float(alerts[MAX_SCORE].mean()) if len(alerts) else None,
         realised_precision=float(known.astype("float64").mean()) if len(known) else None,
         n_alerted_cards_labelled=len(known),
         fraud_amount_caught=float(alerts["fraud_amount"].sum()) if alert_labelled else None,
         expected_fraud_amount=float((scores * amounts).sum()),
-        expected_fraud_amount_alerted=float(alerts["expected_fraud_amount"].sum()),
+        expected_fraud_amount_alerted=float(alerts[EXPECTED_FRAUD_AMOUNT].sum()),
         alerts_threshold_tx=int((scores >= threshold).sum()),
-        alerts_threshold_cards=int((cards["max_score"] >= threshold).sum()),
+        alerts_threshold_cards=int((cards[MAX_SCORE] >= threshold).sum()),
     )
     return stats, alerts
 
@@ -274,6 +289,33 @@ def _missing_days_note(missing: list[date]) -> list[str]:
     ]
 
 
+def check_alerts(alerts: pd.DataFrame, rows: pd.DataFrame, day: date, alert_budget: int) -> None:
+    """Refuse an alerts table that does not belong to the day's scores (missing or stale)."""
+    if alerts.empty:
+        if len(rows) and alert_budget:
+            raise ValueError(
+                f"no alerts for {day.isoformat()}, but {len(rows):,} transactions were scored "
+                "on it: build the day's alerts (FRAUD_ALERTS) from its scores first"
+            )
+        return
+    missing = [c for c in ALERT_COLUMNS if c not in alerts.columns]
+    if missing:
+        raise ValueError(f"alerts is missing columns: {missing}")
+    unknown = set(alerts[CUSTOMER_ID]) - set(rows[CUSTOMER_ID])
+    if unknown:
+        raise ValueError(
+            f"{len(unknown):,} alerted cards of {day.isoformat()} have no scores that day "
+            "(alerts older than the scores?): rebuild the day's alerts (FRAUD_ALERTS) from them"
+        )
+    versions = set(alerts[MODEL_VERSION].astype(str)) - set(rows[MODEL_VERSION])
+    if versions:
+        raise ValueError(
+            f"the alerts of {day.isoformat()} come from model {', '.join(sorted(versions))}, "
+            "not the one that scored the day (alerts older than the scores): rebuild the day's "
+            "alerts (FRAUD_ALERTS) from its scores"
+        )
+
+
 def _check_options(alert_budget: int, threshold: float, top_n: int, n_bins: int) -> None:
     if alert_budget < 0:
         raise ValueError("alert_budget must be >= 0")
@@ -295,16 +337,22 @@ def daily_report(
     top_n: int = 10,
     currency: str = "EUR",
     n_bins: int = 20,
+    alerts: pd.DataFrame | None = None,
 ) -> DailyReport:
     """Build the daily fraud report of UTC ``day`` from a scores frame (other days' rows ignored).
 
     ``history`` holds the scores of the trailing days (rows outside the 7 days before ``day`` are
-    ignored); when ``None`` the trailing days are taken from ``scores`` itself.
+    ignored); when ``None`` the trailing days are taken from ``scores`` itself. ``alerts`` is the
+    day's alerts table (:func:`fraud_core.alerts.build_alerts`, e.g. read from ``FRAUD_ALERTS``);
+    when ``None`` it is built from ``scores`` with ``alert_budget``.
     """
     _check_options(alert_budget, threshold, top_n, n_bins)
     day = as_day(day)
-    rows = scores_between(scores, day, day + timedelta(days=1), "scores")
-    stats, alerts = _day_stats(rows, day, alert_budget, threshold)
+    rows = scores_between(scores, day, day + timedelta(days=1), "scores", REASON_COLUMNS)
+    if alerts is not None:
+        check_alerts(alerts, rows, day, alert_budget)
+        alerts = None if alerts.empty else alerts  # nothing to alert: as built from no cards
+    stats, alerts = _day_stats(rows, day, alert_budget, threshold, alerts)
 
     first = day - timedelta(days=TRAILING_DAYS)
     past = scores_between(scores if history is None else history, first, day, "history")

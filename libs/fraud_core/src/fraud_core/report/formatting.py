@@ -8,10 +8,18 @@ from typing import Any
 
 import pandas as pd
 
-from fraud_core.columns import CUSTOMER_ID
+from fraud_core.columns import (
+    ALERT_RANK,
+    CUSTOMER_ID,
+    EXPECTED_FRAUD_AMOUNT,
+    MAX_SCORE,
+    N_TRANSACTIONS,
+    TOTAL_AMOUNT,
+)
 
 __all__ = [
     "NA",
+    "REASONS",
     "Col",
     "alert_cols",
     "entity_cols",
@@ -32,6 +40,8 @@ __all__ = [
 ]
 
 NA = "n/a"
+REASONS = "reasons"
+"""The rendered alert table's column with an alert's reasons in one line (not a stored column)."""
 
 # A column of a rendered table: (source column, header, formatter, right-aligned).
 Col = tuple[str, str, Callable[[Any], str], bool]
@@ -126,15 +136,16 @@ def fmt_delta(metric: str, value: Any) -> str:
 
 
 def alert_cols(currency: str) -> list[Col]:
-    """Columns of the alerts table."""
+    """Columns of the alerts table (``reasons``: the top transaction's reasons in one line)."""
     return [
-        ("rank", "#", fmt_int, True),
+        (ALERT_RANK, "#", fmt_int, True),
         (CUSTOMER_ID, "Card (customer)", fmt_text, False),
-        ("max_score", "Max score", fmt_score, True),
-        ("n_transactions", "Transactions", fmt_int, True),
-        ("amount", f"Amount ({currency})", fmt_money, True),
-        ("expected_fraud_amount", f"Expected fraud ({currency})", fmt_money, True),
+        (MAX_SCORE, "Max score", fmt_score, True),
+        (N_TRANSACTIONS, "Transactions", fmt_int, True),
+        (TOTAL_AMOUNT, f"Amount ({currency})", fmt_money, True),
+        (EXPECTED_FRAUD_AMOUNT, f"Expected fraud ({currency})", fmt_money, True),
         ("card_fraud", "Label", fmt_label, False),
+        (REASONS, "Why flagged (top transaction)", fmt_text, False),
     ]
 
 

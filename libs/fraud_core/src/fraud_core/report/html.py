@@ -22,6 +22,7 @@ from fraud_core.report.formatting import (
 )
 from fraud_core.report.sections import (
     COMPARISON_HEADERS,
+    alert_rows,
     comparison_cells,
     kpis,
     score_line,
@@ -31,15 +32,21 @@ from fraud_core.report.sections import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["render_html"]
+__all__ = ["BASE_CSS", "render_html"]
 
-_CSS = """
+BASE_CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
   color: #1f2933; background: #f5f7fa; margin: 0; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 1.6rem; margin: 0 0 4px; }
 h2 { font-size: 1.2rem; margin: 32px 0 8px; border-bottom: 2px solid #d9e2ec; padding-bottom: 4px; }
 .sub { color: #52606d; margin: 0 0 16px; }
+"""
+"""The page style every HTML page of fraud_core shares (the report, the model card)."""
+
+_CSS = (
+    BASE_CSS
+    + """
 .notes { background: #fff8e1; border-left: 4px solid #f0b429; padding: 8px 16px; margin: 16px 0; }
 .notes li { margin: 4px 0; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 12px; }
@@ -59,6 +66,7 @@ tr.today td { font-weight: 600; background: #e3f2fd; }
 footer { color: #7b8794; font-size: 0.8rem; margin-top: 32px; }
 @media print { body { background: #fff; } .kpi, table, .chart { box-shadow: none; } }
 """
+)
 
 
 _FOOTER = (
@@ -156,7 +164,7 @@ def _alerts(report: DailyReport) -> list[str]:
         f"{_h(fmt_pct(s.realised_precision))} ({s.n_alerted_cards_labelled:,} alerted "
         f"cards with a known label).</p>",
         _img(alerts_chart(report), "Scores of the top alerted cards"),
-        _html_frame(report.alerts.head(n), alert_cols(report.currency)),
+        _html_frame(alert_rows(report), alert_cols(report.currency)),
     ]
 
 

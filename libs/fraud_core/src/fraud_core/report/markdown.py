@@ -21,6 +21,7 @@ from fraud_core.report.formatting import (
 )
 from fraud_core.report.sections import (
     COMPARISON_HEADERS,
+    alert_rows,
     comparison_cells,
     kpis,
     score_line,
@@ -92,7 +93,7 @@ def _alerts(report: DailyReport) -> list[str]:
     return [
         f"Showing {min(n, total):,} of {total:,} alerted cards.",
         "",
-        _md_frame(report.alerts.head(n), alert_cols(report.currency)),
+        _md_frame(alert_rows(report), alert_cols(report.currency)),
     ]
 
 

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+from typing import Any
+
 import pandas as pd
 
+from fraud_core.columns import REASON_COUNT, reason_feature, reason_text, reason_value
 from fraud_core.report.compute import DailyReport, trailing_frame
 from fraud_core.report.formatting import (
     NA,
+    REASONS,
     fmt_delta,
     fmt_int,
     fmt_money,
     fmt_pct,
     fmt_ratio,
     fmt_score,
+    is_missing,
     metric_formatter,
 )
 
-__all__ = ["COMPARISON_HEADERS", "comparison_cells", "kpis", "score_line", "trend_with_day"]
+__all__ = [
+    "COMPARISON_HEADERS",
+    "alert_rows",
+    "comparison_cells",
+    "kpis",
+    "reason_line",
+    "score_line",
+    "trend_with_day",
+]
 
 COMPARISON_HEADERS = ["Metric", "Day", "7-day mean", "Days in mean", "Delta", "Ratio"]
 
@@ -97,3 +111,26 @@ def score_line(report: DailyReport) -> str:
         f"mean {fmt_score(s.score_mean)}, median {fmt_score(s.score_median)}, "
         f"p95 {fmt_score(s.score_p95)}, p99 {fmt_score(s.score_p99)}"
     )
+
+
+def _reason(alert: Mapping[Hashable, Any], rank: int) -> str | None:
+    """Reason ``rank`` in words; the feature and its value where no words were stored."""
+    text, feature = alert.get(reason_text(rank)), alert.get(reason_feature(rank))
+    if not is_missing(text):
+        return str(text)
+    if is_missing(feature):
+        return None
+    value: Any = alert.get(reason_value(rank))
+    return str(feature) if is_missing(value) else f"{feature} = {float(value):.4g}"
+
+
+def reason_line(alert: Mapping[Hashable, Any]) -> str:
+    """An alert's reasons in one line, strongest first ("n/a" when none was computed)."""
+    reasons = [_reason(alert, rank) for rank in range(1, REASON_COUNT + 1)]
+    return "; ".join(r for r in reasons if r) or NA
+
+
+def alert_rows(report: DailyReport) -> pd.DataFrame:
+    """The alerts the renderers show (the first ``top_n``), with their reasons in one line."""
+    shown = report.alerts.head(report.top_n)
+    return shown.assign(**{REASONS: [reason_line(a) for a in shown.to_dict("records")]})

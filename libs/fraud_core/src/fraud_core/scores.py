@@ -1,7 +1,11 @@
-"""The scores frame the report reads: its required columns, and one day's rows of it, validated."""
+"""The scores frame (what ``fraud_scores`` holds): its required columns, and one day's rows of it.
+
+Read by the alerts (:mod:`fraud_core.alerts`) and the daily report (:mod:`fraud_core.report`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 
 import numpy as np
@@ -57,16 +61,22 @@ def _validate(rows: pd.DataFrame, name: str) -> None:
         raise ValueError(f"{name}: {TX_FRAUD} must be 0, 1 or <NA>")
 
 
-def scores_between(frame: pd.DataFrame, start: date, end: date, name: str) -> pd.DataFrame:
-    """Rows of ``frame`` with UTC tx_datetime in [start, end), normalised dtypes, validated."""
+def scores_between(
+    frame: pd.DataFrame, start: date, end: date, name: str, optional: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Rows of ``frame`` with UTC tx_datetime in [start, end), normalised dtypes, validated.
+
+    The result holds the required columns, then those of ``optional`` that ``frame`` has.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} is missing required columns: {missing}")
+    kept = [*REQUIRED_COLUMNS, *(c for c in optional if c in frame.columns)]
     ts = _utc_times(frame[TX_DATETIME])
     lo = pd.Timestamp(start).tz_localize("UTC")
     hi = pd.Timestamp(end).tz_localize("UTC")
     mask = ((ts >= lo) & (ts < hi)).to_numpy()
-    out = frame.loc[mask, list(REQUIRED_COLUMNS)].copy()
+    out = frame.loc[mask, kept].copy()
     out[TX_DATETIME] = ts[mask]
     out[TX_AMOUNT] = out[TX_AMOUNT].astype("float64")
     out[FRAUD_SCORE] = out[FRAUD_SCORE].astype("float64")
