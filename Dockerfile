@@ -9,7 +9,9 @@
 #   docker build --platform linux/amd64 --build-arg LOCATION=hybrid-location -t hybrid-location .
 #   docker build --platform linux/amd64 --build-arg LOCATION=monitoring-location -t monitoring-location .
 # CI builds it in .github/workflows/deploy-location.yml (docker/build-push-action, file: Dockerfile,
-# build-args: LOCATION=<location_name>).
+# build-args: LOCATION=<location_name>, GIT_URL=<repository URL>, GIT_SHA=<commit>). GIT_URL and
+# GIT_SHA are optional (empty by default): they only link the assets' code references in the UI
+# to the commit the image was built from (see the end of this file).
 #
 # Runtime contract with the Dagster+ agent:
 #   * No ENTRYPOINT: the Kubernetes agent sets the container `args` and the Docker agent the
@@ -111,3 +113,15 @@ ARG LOCATION
 RUN dagster --version \
     && dagster-cloud --version \
     && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1].replace('-', '_') + '.definitions') is None)" "${LOCATION}"
+
+# Where the code came from, for the "open in GitHub" links of the assets' code references: the
+# asset catalog reads FRAUD_GIT_URL + FRAUD_GIT_REF; Dagster+ sets its own DAGSTER_CLOUD_GIT_*
+# variables in branch deployments only, so prod has links only through these. CI passes the
+# repository URL and the commit SHA; a local build leaves them empty ("no links"), and a variable
+# set on the container (ConfigMap, agent env file) overrides them. Declared LAST, after every RUN:
+# GIT_SHA changes with every commit and a changed build argument invalidates the cache of the RUN
+# steps after its ARG, so the dependency and venv layers above stay cached.
+ARG GIT_URL=""
+ARG GIT_SHA=""
+ENV FRAUD_GIT_URL=${GIT_URL} \
+    FRAUD_GIT_REF=${GIT_SHA}

@@ -33,6 +33,11 @@ VENV_BIN = Path(sys.executable).parent
 REGISTRY_PLACEHOLDER = "ghcr.io/your-org/your-repo"
 HYBRID = "hybrid-location"
 MONITORING = "monitoring-location"
+# What the deploy bakes into the image for the assets' git links: the repository and the commit
+# checked out (a PR's head, not GitHub's merge commit).
+REPOSITORY_URL_EXPRESSION = "${{ github.server_url }}/${{ github.repository }}"
+COMMIT_EXPRESSION = "${{ github.event.pull_request.head.sha || github.sha }}"
+GIT_VARIABLES = {"FRAUD_GIT_URL": "GIT_URL", "FRAUD_GIT_REF": "GIT_SHA"}  # image ENV <- build arg
 
 
 def _tool(name: str) -> str:
@@ -380,7 +385,11 @@ def test_reusable_workflow_interface_and_deploy_flow():
     assert build["platforms"] == "linux/amd64"
     assert build["context"] == "."
     assert build["file"] == "Dockerfile"
-    assert build["build-args"].splitlines() == ["LOCATION=${{ inputs.location_name }}"]
+    assert build["build-args"].splitlines() == [
+        "LOCATION=${{ inputs.location_name }}",
+        f"GIT_URL={REPOSITORY_URL_EXPRESSION}",
+        f"GIT_SHA={COMMIT_EXPRESSION}",
+    ]
     assert build["push"] is True
     assert build["cache-from"].startswith("type=gha")
     assert build["cache-to"].startswith("type=gha")
@@ -865,8 +874,9 @@ def test_one_dockerfile_for_every_location():
     assert leftovers == [], "a location must not carry its own Dockerfile again"
     arguments = [a for k, a in dockerfile_instructions(DOCKERFILE) if k == "ARG"]
     # No default: a build that forgets --build-arg LOCATION must fail, not build some location.
+    # GIT_URL / GIT_SHA default to empty: a local build works without them (no git links).
     assert arguments, "no build argument"
-    assert set(arguments) == {"LOCATION"}, arguments
+    assert set(arguments) == {"LOCATION", 'GIT_URL=""', 'GIT_SHA=""'}, arguments
 
 
 def test_dockerfile_passes_hadolint_with_only_justified_ignores():
@@ -1145,6 +1155,166 @@ def test_uv_accepts_the_workspace_the_image_sees(tmp_path, location):
 
 
 # --------------------------------------------------------------------------------------------
+# Code references: every deployed image says which commit it was built from
+# --------------------------------------------------------------------------------------------
+
+_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def github_expression(template: str, context: dict[str, Any]) -> str:
+    """``template`` with its ``${{ a.b }}`` / ``${{ a.b || c.d }}`` expressions evaluated."""
+
+    def lookup(path: str) -> str:
+        value: Any = context
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return "" if value is None else str(value)
+
+    def evaluate(match: re.Match[str]) -> str:
+        alternatives = [lookup(a.strip()) for a in match[1].split("||")]
+        return next((a for a in alternatives if a), "")
+
+    return _EXPRESSION.sub(evaluate, template)
+
+
+def _build_args(context: dict[str, Any]) -> dict[str, str]:
+    """The deploy's docker build arguments, as GitHub evaluates them in ``context``."""
+    step = next(
+        s
+        for s in load_workflow(REUSABLE)["jobs"]["deploy"]["steps"]
+        if s.get("uses", "").startswith("docker/build-push-action@")
+    )
+    lines = github_expression(step["with"]["build-args"], context).splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def image_environment(build_args: dict[str, str]) -> dict[str, str]:
+    """The ENV the runtime stage sets, with ``build_args`` expanded as Docker does."""
+    runtime = dockerfile_stages(DOCKERFILE, build_args)[-1]
+    words = [w for k, a in runtime.instructions if k == "ENV" for w in shlex.split(a)]
+    return dict(word.split("=", 1) for word in words)
+
+
+def _git_location(env: dict[str, str]) -> tuple[str, str] | None:
+    """The catalog's own reading of the git variables (wherever the catalog module lives)."""
+    for module in ("fraud_dagster.catalog", "hybrid_location.catalog"):
+        if importlib.util.find_spec(module.split(".")[0]) and importlib.util.find_spec(module):
+            catalog = importlib.import_module(module)
+            if hasattr(catalog, "git_location"):
+                return catalog.git_location(env)
+    pytest.fail("no catalog module with git_location")
+
+
+def _github_context(event: str) -> dict[str, Any]:
+    head = "1111111111111111111111111111111111111111"
+    github: dict[str, Any] = {
+        "server_url": "https://github.com",
+        "repository": "Acme-Org/Fraud-Repo",
+        "sha": SHA,  # a push's commit; for a pull request GitHub's merge commit
+        "event_name": event,
+        "event": {"pull_request": {"head": {"sha": head}}} if event == "pull_request" else {},
+    }
+    return {"github": github, "inputs": {"location_name": HYBRID}}
+
+
+def test_the_github_expression_evaluator_follows_the_or_semantics():
+    context = {"a": {"b": "x", "e": ""}, "c": "y"}
+    assert github_expression("${{ a.b }}/${{c}}", context) == "x/y"
+    assert github_expression("${{ a.missing || c }}", context) == "y"
+    assert github_expression("${{ a.e || a.b }}", context) == "x"
+    assert github_expression("${{ a.missing }}", context) == ""
+
+
+def test_deploy_passes_the_repository_and_the_checked_out_commit_to_the_image():
+    deploy = load_workflow(REUSABLE)["jobs"]["deploy"]
+    steps = {s.get("uses", "").split("@")[0]: s for s in deploy["steps"]}
+    build = steps["docker/build-push-action"]["with"]
+    args = dict(line.split("=", 1) for line in build["build-args"].splitlines())
+    assert args["GIT_URL"] == REPOSITORY_URL_EXPRESSION
+    # The same commit the job checks out and labels the image with.
+    assert args["GIT_SHA"] == COMMIT_EXPRESSION == steps["actions/checkout"]["with"]["ref"]
+    assert f"org.opencontainers.image.revision={COMMIT_EXPRESSION}" in build["labels"]
+    # Build arguments end up in the image history: never a secret or a token there.
+    assert not re.search(r"secrets\.|TOKEN|PASSWORD|KEY", build["build-args"], re.I)
+
+    for event, commit in [("push", SHA), ("pull_request", "1" * 40)]:
+        evaluated = _build_args(_github_context(event))
+        assert evaluated == {
+            "LOCATION": HYBRID,
+            "GIT_URL": "https://github.com/Acme-Org/Fraud-Repo",
+            "GIT_SHA": commit,
+        }, event
+
+
+def test_only_the_reusable_deploy_builds_images_and_every_location_uses_it():
+    """Both locations' callers go through deploy-location.yml, so both images carry the links."""
+    builders = [
+        name
+        for name in workflow_names()
+        for _, step in _all_steps(load_workflow(name))
+        if step.get("uses", "").startswith("docker/build-push-action@")
+    ]
+    assert builders == [REUSABLE]
+    callers = deploy_callers()
+    assert {HYBRID, MONITORING} <= {d.name for d in callers}
+    for name, job in callers.values():
+        assert job["uses"] == f"./.github/workflows/{REUSABLE}", name
+    # ... and no caller can turn the git arguments off: they are not inputs of the workflow.
+    inputs = load_workflow(REUSABLE)["on"]["workflow_call"]["inputs"]
+    assert not [name for name in inputs if "git" in name.lower()], inputs
+
+
+@pytest.mark.parametrize("location_dir", location_dirs(), ids=str)
+def test_image_sets_the_git_variables_after_every_cached_layer(location_dir):
+    build_args = {"LOCATION": location_dir.name, "GIT_URL": "https://x", "GIT_SHA": SHA}
+    stages = dockerfile_stages(DOCKERFILE, build_args)  # also checks each ARG precedes its use
+    *earlier, runtime = stages
+    # Only the runtime stage sees them: the builder's `uv sync --no-install-project` dependency
+    # layer and the venv do not depend on the commit.
+    for stage in earlier:
+        assert not stage.args & set(GIT_VARIABLES.values()), stage.name
+        assert not any(re.search(r"\bGIT_(URL|SHA)\b", a) for _, a in stage.instructions)
+    builder = next(s for s in earlier if any("uv sync" in a for _, a in s.instructions))
+    assert any("--no-install-project" in a for k, a in builder.instructions if k == "RUN")
+    keywords = [k for k, _ in runtime.instructions]
+    first_git = min(
+        i
+        for i, (k, a) in enumerate(runtime.instructions)
+        if k == "ARG" and a.split("=")[0] in GIT_VARIABLES.values()
+    )
+    last_other = max(i for i, k in enumerate(keywords) if k in {"RUN", "COPY", "USER", "WORKDIR"})
+    assert first_git > last_other, "a new commit would rebuild the layers after the git ARGs"
+    env = image_environment(build_args)
+    assert {key: env[key] for key in GIT_VARIABLES} == {
+        "FRAUD_GIT_URL": "https://x",
+        "FRAUD_GIT_REF": SHA,
+    }
+
+
+@pytest.mark.parametrize("event", ["push", "pull_request"])
+def test_a_ci_built_image_links_its_code_references_to_the_commit(event):
+    """Workflow -> build args -> image ENV -> the catalog's reading of it, with nothing else set:
+    prod (no DAGSTER_CLOUD_GIT_* variables) gets the links too."""
+    build_args = _build_args(_github_context(event))
+    env = {key: image_environment(build_args)[key] for key in GIT_VARIABLES}
+    assert _git_location(env) == (
+        "https://github.com/Acme-Org/Fraud-Repo",
+        build_args["GIT_SHA"],
+    )
+
+
+def test_a_local_build_without_git_arguments_sets_no_links():
+    """Empty defaults: the variables exist but are empty, which the catalog reads as "unknown"
+    (and then falls back to Dagster+'s branch-deployment variables)."""
+    env = image_environment({"LOCATION": HYBRID, "GIT_URL": "", "GIT_SHA": ""})
+    unset = {key: env[key] for key in GIT_VARIABLES}
+    assert unset == {"FRAUD_GIT_URL": "", "FRAUD_GIT_REF": ""}
+    assert _git_location(unset) is None
+    branch = {**unset, "DAGSTER_CLOUD_GIT_REPO": "acme/fraud", "DAGSTER_CLOUD_GIT_SHA": SHA}
+    assert _git_location(branch) == ("https://github.com/acme/fraud", SHA)
+
+
+# --------------------------------------------------------------------------------------------
 # AGENT_SETUP.md
 # --------------------------------------------------------------------------------------------
 
@@ -1387,6 +1557,17 @@ def test_model_store_and_report_dir_reach_the_hybrid_location_everywhere():
     schema = Shape({"container_context": CONFIG_SCHEMA_FIELDS["container_context"]})
     context = {"k8s": {"service_account_name": "fraud-pipeline"}}
     assert validate_config(schema, {"container_context": context}).success
+
+
+def test_agent_setup_documents_the_git_links_with_the_dockerfiles_own_arguments():
+    text = AGENT_SETUP.read_text(encoding="utf-8")
+    declared = {a.split("=", 1)[0] for k, a in dockerfile_instructions(DOCKERFILE) if k == "ARG"}
+    documented = set(re.findall(r"--build-arg ([A-Z_]+)=", text))
+    assert set(GIT_VARIABLES.values()) | {"LOCATION"} <= documented
+    assert documented <= declared, documented - declared
+    assert "**Code references in the UI.**" in text
+    for variable in (*GIT_VARIABLES, "DAGSTER_CLOUD_GIT_SHA", REPOSITORY_URL_EXPRESSION):
+        assert variable in text, variable
 
 
 def test_agent_setup_provides_everything_dagster_cloud_yaml_names():

@@ -9,19 +9,17 @@ import pytest
 
 from fraud_core.columns import CUSTOMER_ID, PARTITION_DATE, TERMINAL_ID
 from fraud_core.shape import PipelineShape
+from fraud_dagster import catalog
 from fraud_dagster.builders import tables_config
+from fraud_dagster.catalog import DEFAULT_OWNER, OWNERS_VARIABLE, source_closure
 from fraud_dagster.environment import Environment
 from fraud_dagster.shape import PIPELINE_SHAPE
 from fraud_testing.pipeline import SMALL_SHAPE
-from hybrid_location import catalog
 from hybrid_location.catalog import (
-    DEFAULT_OWNER,
-    OWNERS_VARIABLE,
     REPORT_FRESHNESS,
     TABLE_ASSETS,
     catalogued_assets,
     column_schema,
-    source_closure,
 )
 from hybrid_location.cli import run_pipeline
 from hybrid_location.definitions import defs as load_defs

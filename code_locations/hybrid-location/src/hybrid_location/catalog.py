@@ -1,41 +1,23 @@
-"""The catalog of the hybrid location: who owns each asset, what its table holds, where its code is.
+"""The catalog of the hybrid location: what each asset's table holds, its stage, its freshness.
 
-One declaration per asset, applied to the loaded definitions by :func:`catalogued` (see
-``definitions.py``), so the asset modules stay about computing:
+One declaration per asset (:data:`TABLE_ASSETS`), applied to the loaded definitions by
+:func:`catalogued` (see ``definitions.py``) with the machinery every location shares
+(:mod:`fraud_dagster.catalog`: owners, tags, table metadata, code versions, code references linked
+to git), so the asset modules stay about computing. What is specific to this location:
 
-* **owners** ``team:fraud-ml`` (``FRAUD_ASSET_OWNERS``: comma-separated emails or ``team:`` names);
-* **tags** ``domain=fraud``, the pipeline ``stage``, and ``pii`` on every asset whose table holds
-  card (``customer_id``) or terminal ids (the columns carry a ``pii`` tag saying which id);
-* **table metadata** (Dagster's table conventions): ``dagster/column_schema`` with a type and
-  a description for every column the asset writes (the canonical columns of
-  :mod:`fraud_core.columns`, the feature columns of the running :class:`PipelineShape` described
-  from the feature registry, the reason and alert columns, the report's headline numbers),
-  ``dagster/table_name`` (the real table of this environment, a branch deployment's own schema
-  included) and ``dagster/storage_kind``. At run time each materialization adds its row counts
-  (:func:`hybrid_location.conventions.table_metadata`);
-* **code version** (:func:`code_version`): a digest of the source of every first-party module the
-  asset's module imports, directly or not (``hybrid_location``, ``fraud_core``, ``fraud_storage``,
-  ``fraud_dagster``), plus the pipeline shape's fingerprint. A change to the code an asset runs, or
-  to the shape its table is built with, marks exactly the affected assets "code version changed"
-  in the UI; a change to the report does not mark the features stale;
-* **code references** to the asset's function: a local file and line, linked to git
-  (:func:`dagster.link_code_references_to_git`) when the deployment says where the code is
-  (``FRAUD_GIT_URL`` + ``FRAUD_GIT_REF``, or Dagster+'s ``DAGSTER_CLOUD_GIT_REPO`` +
-  ``DAGSTER_CLOUD_GIT_SHA``/``_BRANCH`` in branch deployments). Missing git information never
-  fails the load: the references stay local;
+* **columns**: a type and a description for every column its assets write (the canonical columns
+  of :mod:`fraud_core.columns`, the feature columns of the running :class:`PipelineShape`
+  described from the feature registry, the reason and alert columns, the report's headline
+  numbers); card (``customer_id``) and terminal ids are tagged ``pii``, which tags their assets
+  ``pii`` too;
+* **tables**: which asset writes which table of :class:`fraud_storage.TableNames` (the real table
+  of this environment, a branch deployment's own schema included), and its ``stage``;
 * **freshness** of ``daily_fraud_report``: :data:`REPORT_FRESHNESS`, the report of the previous day
   exists by 06:00 UTC.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import hashlib
-import importlib.util
-import inspect
-import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -89,33 +71,32 @@ from fraud_core.features.registry import (
 )
 from fraud_core.scoring import SCORE_COLUMNS
 from fraud_core.shape import PipelineShape
-from fraud_dagster.builders import tables_config
-from fraud_dagster.environment import Environment, current_environment, warehouse_kind
+from fraud_dagster.catalog import (
+    Catalog,
+    CatalogEntry,
+    Column,
+    DeployedTables,
+    RepositoryAnchor,
+    apply_catalog,
+    git_location,
+    owners,
+    table_schema,
+)
+from fraud_dagster.catalog import catalogued_assets as catalogued_with
+from fraud_dagster.environment import Environment
 from fraud_dagster.shape import PIPELINE_SHAPE as RUNNING_SHAPE
 from fraud_storage import TableNames
-from hybrid_location.conventions import CODE_REFERENCES, COLUMN_SCHEMA, STORAGE_KIND, TABLE_NAME
 
 __all__ = [
-    "DEFAULT_OWNER",
-    "OWNERS_VARIABLE",
     "REPORT_FRESHNESS",
     "TABLE_ASSETS",
-    "CodeLocation",
-    "Column",
     "TableAsset",
+    "catalog",
     "catalogued",
     "catalogued_assets",
-    "code_version",
     "column_schema",
-    "git_location",
-    "owners",
+    "columns",
 ]
-
-OWNERS_VARIABLE = "FRAUD_ASSET_OWNERS"
-DEFAULT_OWNER = "team:fraud-ml"
-DOMAIN = "fraud"
-PII_TAG = "pii"
-"""Asset tag of an asset whose table holds personal data; column tag naming which id a column is."""
 
 REPORT_FRESHNESS = dg.FreshnessPolicy.cron(
     deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=6), timezone="UTC"
@@ -123,27 +104,15 @@ REPORT_FRESHNESS = dg.FreshnessPolicy.cron(
 """The morning report is fresh once materialized after 00:00 UTC (the day closed); at 06:00
 without such a materialization Dagster marks it failing its freshness policy until it runs."""
 
-FIRST_PARTY = ("hybrid_location", "fraud_core", "fraud_storage", "fraud_dagster")
-"""Packages whose source makes an asset's code version (third-party code is pinned by uv.lock)."""
+REPOSITORY_ANCHOR = RepositoryAnchor(
+    Path(__file__), "code_locations/hybrid-location/src/hybrid_location/catalog.py"
+)
+"""This file, locally and in the repository: every asset module's path is mapped relative to it."""
 
 
 # --------------------------------------------------------------------------------------------
 # Columns: one description per column name
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of a pipeline table: its type, what it means, and which personal id it is."""
-
-    type: str
-    description: str
-    pii: str | None = None
-
-    def table_column(self, name: str) -> dg.TableColumn:
-        """The Dagster column (tagged ``pii`` with the kind of id when it is personal data)."""
-        tags = {PII_TAG: self.pii} if self.pii else None
-        return dg.TableColumn(name, self.type, description=self.description, tags=tags)
 
 
 ID = "int64 or string"
@@ -396,142 +365,7 @@ OTHER_STAGES: dict[str, str] = {"fraud_detection_model": "training"}
 
 def column_schema(names: Iterable[str], shape: PipelineShape) -> dg.TableSchema:
     """The schema of ``names``, each column typed and described (undescribed ones left bare)."""
-    described = columns(shape)
-    return dg.TableSchema(
-        columns=[
-            described[name].table_column(name) if name in described else dg.TableColumn(name)
-            for name in names
-        ]
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Owners, code versions, code references
-# --------------------------------------------------------------------------------------------
-
-
-def owners(env: Mapping[str, str] | None = None) -> list[str]:
-    """The assets' owners: ``FRAUD_ASSET_OWNERS`` (comma-separated) or ``team:fraud-ml``."""
-    env = os.environ if env is None else env
-    raw = env.get(OWNERS_VARIABLE, "").strip() or DEFAULT_OWNER
-    found = [part.strip() for part in raw.split(",") if part.strip()]
-    bad = [o for o in found if not ("@" in o or (o.startswith("team:") and len(o) > 5))]
-    if bad:
-        raise ValueError(
-            f"{OWNERS_VARIABLE}={raw!r}: owners are emails or team names prefixed with 'team:' "
-            f"(e.g. {DEFAULT_OWNER}); not {bad}"
-        )
-    return found
-
-
-def _module_file(name: str) -> Path | None:
-    """The source file of first-party module ``name`` (None for others and for non-modules)."""
-    if name.split(".")[0] not in FIRST_PARTY:
-        return None
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    origin = spec.origin if spec else None
-    return Path(origin) if origin and origin.endswith(".py") else None
-
-
-def _imports(name: str, source: str) -> set[str]:
-    """First-party modules ``source`` (the module ``name``) imports, and their parent packages."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}  # submodules
-    parents = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
-    return {m for m in found | parents if m.split(".")[0] in FIRST_PARTY and m != name}
-
-
-@functools.cache
-def _module(name: str) -> tuple[str, frozenset[str]] | None:
-    """Source and first-party imports of module ``name`` (None when not a first-party file)."""
-    path = _module_file(name)
-    if path is None:
-        return None
-    source = path.read_text(encoding="utf-8")
-    return source, frozenset(_imports(name, source))
-
-
-def source_closure(module: str) -> dict[str, str]:
-    """``module`` and every first-party module it imports, directly or not: name -> source."""
-    sources: dict[str, str] = {}
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        found = None if name in sources else _module(name)
-        if found is not None:
-            sources[name] = found[0]
-            pending.extend(found[1] - sources.keys())
-    return sources
-
-
-@functools.cache
-def code_version(module: str, shape: PipelineShape) -> str:
-    """The code version of an asset defined in ``module``: a digest of the source it runs (its
-    first-party import closure) and of the pipeline shape, e.g. ``3f9a0c1d2b4e``."""
-    digest = hashlib.sha256(shape.fingerprint.encode())
-    for name, source in sorted(source_closure(module).items()):
-        digest.update(f"\0{name}\0".encode())
-        digest.update(source.encode())
-    return digest.hexdigest()[:12]
-
-
-def _asset_function(assets_def: dg.AssetsDefinition) -> Callable[..., Any] | None:
-    """The function the asset runs, unwrapped (decorators such as ``fail_fast_on`` wrap it)."""
-    compute = getattr(assets_def.op, "compute_fn", None)
-    fn = getattr(compute, "decorated_fn", compute)
-    return inspect.unwrap(fn) if callable(fn) else None
-
-
-@dataclass(frozen=True)
-class CodeLocation:
-    """Where the asset's code is: its module and the file and line of its definition."""
-
-    module: str
-    file: str
-    line: int
-
-
-def _code_location(assets_def: dg.AssetsDefinition) -> CodeLocation | None:
-    fn = _asset_function(assets_def)
-    file = inspect.getsourcefile(fn) if fn else None
-    if fn is None or file is None:
-        return None
-    return CodeLocation(fn.__module__, str(Path(file).resolve()), inspect.getsourcelines(fn)[1])
-
-
-def git_location(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
-    """(repository URL, ref) of the deployed code, or None when the deployment does not say.
-
-    ``FRAUD_GIT_URL`` and ``FRAUD_GIT_REF`` first; else, in a Dagster+ branch deployment,
-    ``https://github.com/<DAGSTER_CLOUD_GIT_REPO>`` at ``DAGSTER_CLOUD_GIT_SHA`` (or the branch).
-    """
-    env = os.environ if env is None else env
-    repo = env.get("DAGSTER_CLOUD_GIT_REPO", "").strip()
-    url = env.get("FRAUD_GIT_URL", "").strip() or (
-        f"https://github.com/{repo}" if repo.count("/") == 1 else ""
-    )
-    ref = next(
-        (
-            env[key].strip()
-            for key in ("FRAUD_GIT_REF", "DAGSTER_CLOUD_GIT_SHA", "DAGSTER_CLOUD_GIT_BRANCH")
-            if env.get(key, "").strip()
-        ),
-        "",
-    )
-    return (url.rstrip("/"), ref) if url and ref else None
-
-
-_ANCHOR = Path(__file__).resolve()
-_ANCHOR_IN_REPOSITORY = "code_locations/hybrid-location/src/hybrid_location/catalog.py"
-"""This file, locally and in the repository: every asset module's path is mapped relative to it."""
+    return table_schema(names, columns(shape))
 
 
 # --------------------------------------------------------------------------------------------
@@ -539,124 +373,39 @@ _ANCHOR_IN_REPOSITORY = "code_locations/hybrid-location/src/hybrid_location/cata
 # --------------------------------------------------------------------------------------------
 
 
-def _tags(schema: dg.TableSchema | None, stage: str) -> dict[str, str]:
-    """Domain and stage; ``pii`` when a column of the table is a personal id."""
-    tags = {"domain": DOMAIN, "stage": stage}
-    if schema is not None and any(PII_TAG in column.tags for column in schema.columns):
-        tags[PII_TAG] = ""
-    return tags
-
-
-def _describe(
-    spec: dg.AssetSpec,
-    *,
-    tables: TableNames,
-    storage_kind: str,
-    shape: PipelineShape,
-    owners_: list[str],
-    code: Mapping[dg.AssetKey, CodeLocation],
-) -> dg.AssetSpec:
-    """``spec`` with its owners, tags, table metadata, code version and references."""
-    name = spec.key.to_user_string()
-    entry = TABLE_ASSETS.get(name)
-    metadata: dict[str, Any] = {}
-    schema = None
-    if entry is not None:
-        schema = column_schema(entry.columns(shape), shape)
-        table = entry.table(tables)
-        metadata |= {
-            COLUMN_SCHEMA: dg.MetadataValue.table_schema(schema),
-            TABLE_NAME: str(table) if table is not None else None,
-            STORAGE_KIND: storage_kind,
-        }
-    stage = entry.stage if entry else OTHER_STAGES.get(name)
-    if stage is None:
-        return spec
-    where = code.get(spec.key)
-    if where is not None:
-        metadata[CODE_REFERENCES] = dg.CodeReferencesMetadataValue(
-            code_references=[
-                dg.LocalFileCodeReference(file_path=where.file, line_number=where.line)
-            ]
+def _entries(shape: PipelineShape, deployed: DeployedTables) -> dict[str, CatalogEntry]:
+    """The catalog entry of every asset of the location, by asset name."""
+    entries = {name: CatalogEntry(stage) for name, stage in OTHER_STAGES.items()}
+    for name, asset in TABLE_ASSETS.items():
+        entries[name] = CatalogEntry(
+            asset.stage,
+            schema=column_schema(asset.columns(shape), shape),
+            table=asset.table(deployed.tables),
+            storage_kind=deployed.storage_kind,
+            freshness_policy=REPORT_FRESHNESS if name == "daily_fraud_report" else None,
         )
-    return spec.replace_attributes(
-        owners=[*spec.owners, *(o for o in owners_ if o not in spec.owners)],
-        tags={**spec.tags, **_tags(schema, stage)},
-        metadata={**spec.metadata, **{k: v for k, v in metadata.items() if v is not None}},
-        code_version=spec.code_version or (code_version(where.module, shape) if where else None),
-        freshness_policy=REPORT_FRESHNESS if name == "daily_fraud_report" else ...,
-    )
+    return entries
 
 
-def _linked_to_git(assets: list[Any], git: tuple[str, str]) -> list[Any]:
-    """``assets`` with their local code references turned into git URLs (kept local when the
-    host is neither GitHub nor GitLab)."""
-    url, ref = git
-    mapping = dg.AnchorBasedFilePathMapping(
-        local_file_anchor=_ANCHOR, file_anchor_path_in_repository=_ANCHOR_IN_REPOSITORY
-    )
-    try:
-        return list(
-            dg.link_code_references_to_git(
-                assets, git_url=url, git_branch=ref, file_path_mapping=mapping
-            )
-        )
-    except ValueError:
-        return assets
-
-
-def _with_assets(defs: dg.Definitions, assets: list[Any]) -> dg.Definitions:
-    """``defs`` with ``assets`` in place of its assets, every other field kept."""
-    fields = {name: getattr(defs, name) for name in inspect.signature(dg.Definitions).parameters}
-    return dg.Definitions(**{**fields, "assets": assets})
-
-
-def catalogued(
-    defs: dg.Definitions,
+def catalog(
     *,
     environment: Environment | None = None,
     shape: PipelineShape = RUNNING_SHAPE,
     env: Mapping[str, str] | None = None,
-) -> dg.Definitions:
-    """``defs`` with the catalog applied to its assets (see the module docstring)."""
-    environment = environment or current_environment(env)
-    # The defs folder holds an asset once per module that defines or imports it: map each once.
-    assets = list({id(a): a for a in defs.assets or []}.values())
-    code = {
-        key: where
-        for a in assets
-        if isinstance(a, dg.AssetsDefinition) and (where := _code_location(a)) is not None
-        for key in a.keys
-    }
+) -> Catalog:
+    """The location's catalog in ``environment`` (default: the current one) for ``shape``."""
+    return Catalog(
+        entries=_entries(shape, DeployedTables.of(environment, env)),
+        shape=shape,
+        repository_anchor=REPOSITORY_ANCHOR,
+        owners=owners(env),
+        git=git_location(env),
+    )
 
-    tables = tables_config(environment).table_names()
-    storage_kind = warehouse_kind(environment, env).value
-    owned_by = owners(env)
 
-    def describe(spec: dg.AssetSpec) -> dg.AssetSpec:
-        return _describe(
-            spec,
-            tables=tables,
-            storage_kind=storage_kind,
-            shape=shape,
-            owners_=owned_by,
-            code=code,
-        )
-
-    git = git_location(env)
-    with warnings.catch_warnings():
-        # Code references are a beta API, used knowingly: its warnings would repeat at every
-        # load (dg dev, dg check, every code server start).
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        described = [
-            dg.map_asset_specs(describe, [a])[0]
-            if isinstance(a, dg.AssetsDefinition | dg.AssetSpec)
-            else a
-            for a in assets
-        ]
-        if git is not None:
-            described = _linked_to_git(described, git)
-    return _with_assets(defs, described)
+def catalogued(defs: dg.Definitions, **kwargs: Any) -> dg.Definitions:
+    """``defs`` with the catalog applied to its assets (keyword arguments: :func:`catalog`)."""
+    return apply_catalog(defs, catalog(**kwargs))
 
 
 def catalogued_assets(
@@ -665,5 +414,4 @@ def catalogued_assets(
     """``assets`` with the catalog applied, as :func:`catalogued` applies it to the location:
     what a direct ``dg.materialize`` (``fraud-pipeline``) should run, so that its materializations
     record the code versions the UI compares with."""
-    out = catalogued(dg.Definitions(assets=list(assets)), **kwargs).assets or []
-    return [a for a in out if isinstance(a, dg.AssetsDefinition)]
+    return catalogued_with(assets, catalog(**kwargs))

@@ -337,7 +337,9 @@ def _model_summary(result: dg.ExecuteInProcessResult, assets: Any) -> str:
     )
     return (
         f"{meta.get('model_version', '?')} trained on {meta.get('train_window', '?')} "
-        f"({int(meta.get('train_rows', 0)):,} rows, {int(meta.get('train_frauds', 0)):,} frauds), "
+        f"({int(meta.get('train_labelled', 0)):,} sampled of "
+        f"{int(meta.get('train_labelled_before_sampling', 0)):,} labelled rows, "
+        f"{int(meta.get('train_frauds', 0)):,} frauds), "
         f"validated on {meta.get('validation_window', '?')} ({metrics}): promoted"
     )
 

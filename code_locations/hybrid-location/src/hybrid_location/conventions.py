@@ -2,7 +2,6 @@
 
 import time
 from datetime import date, timedelta
-from typing import Any
 
 import dagster as dg
 
@@ -17,15 +16,6 @@ GROUP = "fraud_detection"
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
-TABLE_NAME = "dagster/table_name"
-ROW_COUNT = "dagster/row_count"
-PARTITION_ROW_COUNT = "dagster/partition_row_count"
-COLUMN_SCHEMA = "dagster/column_schema"
-STORAGE_KIND = "dagster/storage_kind"
-CODE_REFERENCES = "dagster/code_references"
-"""Dagster's metadata keys for tables and code (its ``TableMetadataSet`` conventions)."""
-
-
 PERMANENT_ERRORS = (ValueError, KeyError, NoPromotedModelError, ModelNotFoundError, WarehouseError)
 """Deterministic failures: retrying the step cannot help (transient warehouse errors are retried
 with backoff inside the warehouse layer before they surface as WarehouseError)."""
@@ -37,21 +27,6 @@ fail_fast_on_permanent_errors = fail_fast_on(*PERMANENT_ERRORS)
 def stored_rows(warehouse: Warehouse, table: TableName, day: date) -> int:
     """Rows of ``day`` in ``table``, counted in that partition only."""
     return warehouse.partition_counts(table, day, day + timedelta(days=1)).get(day, 0)
-
-
-def table_metadata(warehouse: Warehouse, table: TableName, day: date) -> dict[str, Any]:
-    """Dagster's table metadata of a materialized day: ``dagster/partition_row_count`` (the day's
-    stored rows), ``dagster/row_count`` (the whole table's) and ``dagster/table_name``.
-
-    One query, grouped by partition: it reads only the partition column (on Snowflake a scan of
-    that one DATE column, seconds per billion rows on an XS warehouse).
-    """
-    counts = warehouse.partition_counts(table)
-    return {
-        PARTITION_ROW_COUNT: counts.get(day, 0),
-        ROW_COUNT: sum(counts.values()),
-        TABLE_NAME: str(table),
-    }
 
 
 def elapsed(start: float) -> float:

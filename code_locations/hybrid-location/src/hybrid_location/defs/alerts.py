@@ -6,6 +6,7 @@ import dagster as dg
 
 from fraud_core.alerts import build_alerts
 from fraud_core.columns import EXPECTED_FRAUD_AMOUNT, MAX_SCORE
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.partitions import daily_partitions, partition_day
 from fraud_dagster.resources import WAREHOUSE_POOL, WarehouseResource
 from fraud_dagster.settings import FraudSettings
@@ -13,7 +14,6 @@ from hybrid_location.conventions import (
     GROUP,
     RETRY,
     fail_fast_on_permanent_errors,
-    table_metadata,
 )
 from hybrid_location.defs.scoring import fraud_scores
 

@@ -10,6 +10,7 @@ from fraud_core.columns import (
 )
 from fraud_core.features import build_day_features, labels_due_days
 from fraud_core.shape import PipelineShape
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.partitions import (
     daily_partitions,
     has_data,
@@ -32,7 +33,6 @@ from hybrid_location.conventions import (
     RETRY,
     elapsed,
     fail_fast_on_permanent_errors,
-    table_metadata,
 )
 from hybrid_location.defs.ingestion import matured_terminal_labels, raw_customer_transactions
 

@@ -21,6 +21,7 @@ from fraud_core.schema import (
     validate_transactions,
 )
 from fraud_core.shape import PipelineShape
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.partitions import (
     daily_partitions,
     day_bounds,
@@ -44,7 +45,6 @@ from hybrid_location.conventions import (
     elapsed,
     fail_fast_on_permanent_errors,
     stored_rows,
-    table_metadata,
 )
 
 RULES = TransactionRules.from_env()

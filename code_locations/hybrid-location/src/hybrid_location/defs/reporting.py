@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from fraud_core.report import daily_report, render_html, render_markdown, report_summary_frame
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.partitions import (
     daily_partitions,
     partition_day,
@@ -21,7 +22,6 @@ from hybrid_location.conventions import (
     GROUP,
     RETRY,
     fail_fast_on_permanent_errors,
-    table_metadata,
 )
 from hybrid_location.defs.alerts import fraud_alerts
 from hybrid_location.defs.scoring import fraud_scores

@@ -12,6 +12,7 @@ from fraud_core.columns import (
 )
 from fraud_core.scoring import score_transactions
 from fraud_core.shape import PipelineShape
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.partitions import (
     daily_partitions,
     partition_day,
@@ -34,7 +35,6 @@ from hybrid_location.conventions import (
     elapsed,
     fail_fast_on_permanent_errors,
     stored_rows,
-    table_metadata,
 )
 from hybrid_location.defs.features import transformed_transactions
 from hybrid_location.defs.training import fraud_detection_model

@@ -52,6 +52,7 @@ from fraud_core.monitoring.charts import (
 )
 from fraud_core.scoring import refresh_labels
 from fraud_core.shape import PipelineShape
+from fraud_dagster.catalog import table_metadata
 from fraud_dagster.failures import fail_fast_on
 from fraud_dagster.partitions import daily_partitions, day_bounds, partition_day
 from fraud_dagster.resources import WAREHOUSE_POOL, WarehouseResource
@@ -228,6 +229,7 @@ def score_drift(
             "bins": _markdown(drift.bins_markdown()),
             **charts,
             "table": str(table),
+            **table_metadata(wh, table, day),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -295,6 +297,7 @@ def feature_drift(
             "top_features": dg.MetadataValue.md(drift.top_markdown()),
             **charts,
             "table": str(table),
+            **table_metadata(wh, table, day),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -374,7 +377,12 @@ def delayed_label_performance(
             history_markdown(history, ["card_precision_at_k", "precision"], ["labels_mature"]),
         )
     return dg.MaterializeResult(
-        metadata={**perf.numbers(), **charts, "table": str(table)},
+        metadata={
+            **perf.numbers(),
+            **charts,
+            "table": str(table),
+            **table_metadata(wh, table, day),
+        },
         check_results=[
             dg.AssetCheckResult(
                 check_name="realised_precision_above_floor",
@@ -445,6 +453,7 @@ def model_health(
             **numbers,
             "model_versions": health.model_versions,
             "table": str(tables["health"]),
+            **table_metadata(wh, tables["health"], day),
         },
         check_results=[
             dg.AssetCheckResult(
