@@ -18,7 +18,7 @@ to git), so the asset modules stay about computing. What is specific to this loc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -72,19 +72,13 @@ from fraud_core.features.registry import (
 from fraud_core.scoring import SCORE_COLUMNS
 from fraud_core.shape import PipelineShape
 from fraud_dagster.catalog import (
-    Catalog,
     CatalogEntry,
     Column,
     DeployedTables,
+    LocationCatalog,
     RepositoryAnchor,
-    apply_catalog,
-    git_location,
-    owners,
     table_schema,
 )
-from fraud_dagster.catalog import catalogued_assets as catalogued_with
-from fraud_dagster.environment import Environment
-from fraud_dagster.shape import PIPELINE_SHAPE as RUNNING_SHAPE
 from fraud_storage import TableNames
 
 __all__ = [
@@ -387,31 +381,9 @@ def _entries(shape: PipelineShape, deployed: DeployedTables) -> dict[str, Catalo
     return entries
 
 
-def catalog(
-    *,
-    environment: Environment | None = None,
-    shape: PipelineShape = RUNNING_SHAPE,
-    env: Mapping[str, str] | None = None,
-) -> Catalog:
-    """The location's catalog in ``environment`` (default: the current one) for ``shape``."""
-    return Catalog(
-        entries=_entries(shape, DeployedTables.of(environment, env)),
-        shape=shape,
-        repository_anchor=REPOSITORY_ANCHOR,
-        owners=owners(env),
-        git=git_location(env),
-    )
+LOCATION = LocationCatalog(_entries, REPOSITORY_ANCHOR)
+"""This location's catalog (:class:`fraud_dagster.catalog.LocationCatalog`)."""
 
-
-def catalogued(defs: dg.Definitions, **kwargs: Any) -> dg.Definitions:
-    """``defs`` with the catalog applied to its assets (keyword arguments: :func:`catalog`)."""
-    return apply_catalog(defs, catalog(**kwargs))
-
-
-def catalogued_assets(
-    assets: Sequence[dg.AssetsDefinition], **kwargs: Any
-) -> list[dg.AssetsDefinition]:
-    """``assets`` with the catalog applied, as :func:`catalogued` applies it to the location:
-    what a direct ``dg.materialize`` (``fraud-pipeline``) should run, so that its materializations
-    record the code versions the UI compares with."""
-    return catalogued_with(assets, catalog(**kwargs))
+catalog = LOCATION.build
+catalogued = LOCATION.apply
+catalogued_assets = LOCATION.assets

@@ -13,30 +13,22 @@ upstream specs, are described by that location, not here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
 from fraud_core.columns import N_TRANSACTIONS, PARTITION_DATE
 from fraud_core.monitoring import DRIFT_COLUMNS, RealisedPerformance
-from fraud_core.shape import PipelineShape
 from fraud_dagster.catalog import (
-    Catalog,
     CatalogEntry,
     Column,
     DeployedTables,
+    LocationCatalog,
     RepositoryAnchor,
-    apply_catalog,
-    git_location,
-    owners,
     table_schema,
 )
-from fraud_dagster.catalog import catalogued_assets as catalogued_with
-from fraud_dagster.environment import Environment
-from fraud_dagster.shape import PIPELINE_SHAPE as RUNNING_SHAPE
 from monitoring_location.settings import MonitoringTables
 
 __all__ = [
@@ -247,29 +239,9 @@ def _entries(deployed: DeployedTables) -> dict[str, CatalogEntry]:
     }
 
 
-def catalog(
-    *,
-    environment: Environment | None = None,
-    shape: PipelineShape = RUNNING_SHAPE,
-    env: Mapping[str, str] | None = None,
-) -> Catalog:
-    """The location's catalog in ``environment`` (default: the current one) for ``shape``."""
-    return Catalog(
-        entries=_entries(DeployedTables.of(environment, env)),
-        shape=shape,
-        repository_anchor=REPOSITORY_ANCHOR,
-        owners=owners(env),
-        git=git_location(env),
-    )
+LOCATION = LocationCatalog(lambda _shape, deployed: _entries(deployed), REPOSITORY_ANCHOR)
+"""This location's catalog (:class:`fraud_dagster.catalog.LocationCatalog`)."""
 
-
-def catalogued(defs: dg.Definitions, **kwargs: Any) -> dg.Definitions:
-    """``defs`` with the catalog applied to its assets (keyword arguments: :func:`catalog`)."""
-    return apply_catalog(defs, catalog(**kwargs))
-
-
-def catalogued_assets(
-    assets: Sequence[dg.AssetsDefinition], **kwargs: Any
-) -> list[dg.AssetsDefinition]:
-    """``assets`` with the catalog applied, as :func:`catalogued` applies it to the location."""
-    return catalogued_with(assets, catalog(**kwargs))
+catalog = LOCATION.build
+catalogued = LOCATION.apply
+catalogued_assets = LOCATION.assets

@@ -43,6 +43,7 @@ import dagster as dg
 from fraud_core.shape import PipelineShape
 from fraud_dagster.builders import tables_config
 from fraud_dagster.environment import Environment, current_environment, warehouse_kind
+from fraud_dagster.shape import PIPELINE_SHAPE
 from fraud_storage import TableName, TableNames, Warehouse
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "CodeLocation",
     "Column",
     "DeployedTables",
+    "LocationCatalog",
     "RepositoryAnchor",
     "apply_catalog",
     "catalogued_assets",
@@ -442,6 +444,44 @@ def catalogued_assets(
     versions the UI compares with."""
     out = apply_catalog(dg.Definitions(assets=list(assets)), catalog).assets or []
     return [a for a in out if isinstance(a, dg.AssetsDefinition)]
+
+
+@dataclass(frozen=True)
+class LocationCatalog:
+    """How one code location describes its assets: its entries for a shape and the deployed
+    tables, and its file anchor in the repository. Each location declares one; its catalog,
+    ``catalogued`` definitions and ``catalogued_assets`` come from here."""
+
+    entries: Callable[[PipelineShape, DeployedTables], Mapping[str, CatalogEntry]]
+    repository_anchor: RepositoryAnchor
+
+    def build(
+        self,
+        *,
+        environment: Environment | None = None,
+        shape: PipelineShape | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Catalog:
+        """The catalog in ``environment`` (default: the current one) for ``shape`` (default: the
+        running shape)."""
+        running = PIPELINE_SHAPE if shape is None else shape
+        return Catalog(
+            entries=self.entries(running, DeployedTables.of(environment, env)),
+            shape=running,
+            repository_anchor=self.repository_anchor,
+            owners=owners(env),
+            git=git_location(env),
+        )
+
+    def apply(self, defs: dg.Definitions, **kwargs: Any) -> dg.Definitions:
+        """``defs`` with the catalog applied to its assets (keyword arguments: :meth:`build`)."""
+        return apply_catalog(defs, self.build(**kwargs))
+
+    def assets(
+        self, assets: Sequence[dg.AssetsDefinition], **kwargs: Any
+    ) -> list[dg.AssetsDefinition]:
+        """``assets`` with the catalog applied (what a direct ``dg.materialize`` should run)."""
+        return catalogued_assets(assets, self.build(**kwargs))
 
 
 # --------------------------------------------------------------------------------------------
