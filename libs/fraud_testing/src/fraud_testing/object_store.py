@@ -20,9 +20,7 @@ Fixtures:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from fraud_testing.servers import accepts, free_port, missing_modules
+from fraud_testing.servers import accepts, free_port, log_tail, missing_modules, stop_process
 
 S3_START_TIMEOUT_S = float(os.environ.get("MOTO_START_TIMEOUT_S", "60"))
 """How long the server may take to accept connections (its imports are slow on a busy machine)."""
@@ -89,23 +87,11 @@ class S3Server:
     def stop(self) -> None:
         """Kill the server process by pid (SIGTERM, then SIGKILL)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process(process)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server wrote (for failure messages)."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no output>"
+        return log_tail(self.log_path, lines)
 
     def storage_options(self) -> dict[str, Any]:
         """fsspec/s3fs options reaching this server (``ModelStore(url, storage_options=...)``)."""

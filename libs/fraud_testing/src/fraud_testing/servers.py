@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
+import signal
 import socket
+import subprocess
+from pathlib import Path
 
-__all__ = ["accepts", "free_port", "missing_modules"]
+__all__ = ["accepts", "free_port", "log_tail", "missing_modules", "stop_process"]
 
 
 def missing_modules(*names: str) -> list[str]:
@@ -39,3 +43,25 @@ def accepts(host: str, port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, *, hard: bool = False) -> None:
+    """Kill a server process by pid: SIGKILL when ``hard``, else SIGTERM then SIGKILL."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL if hard else signal.SIGTERM)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last lines a server wrote to ``path`` (for failure messages)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no output>"

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from fraud_testing.servers import accepts, free_port, missing_modules
+from fraud_testing.servers import accepts, free_port, log_tail, missing_modules, stop_process
 
 EMULATOR_START_TIMEOUT_S = float(os.environ.get("FAKESNOW_START_TIMEOUT_S", "60"))
 """How long a server may take to accept connections (its imports are slow on a busy machine)."""
@@ -109,23 +108,11 @@ class FakesnowServer:
     def stop(self, *, hard: bool = False) -> None:
         """Kill the server process by pid (SIGKILL when ``hard``, else SIGTERM then SIGKILL)."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(process.pid, signal.SIGKILL if hard else signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process(process, hard=hard)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server wrote (for failure messages)."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no output>"
+        return log_tail(self.log_path, lines)
 
 
 @dataclass(frozen=True)
